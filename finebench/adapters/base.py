@@ -1,0 +1,35 @@
+"""The adapter interface: the only thing a new model backend has to implement.
+
+Two kinds exist. A *generative* adapter (``output = "text"``) turns requests into response texts
+which the task's protocol then parses and scores. A *contrastive* adapter (``output =
+"option_scores"``, e.g. CLIP) returns one score per option in ``Request.options``; the harness
+takes the arg-max as the answer. Adapters never see ground truths and never score.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from finebench.instance import Request
+
+
+class Adapter(ABC):
+    output: ClassVar[Literal["text", "option_scores"]] = "text"
+    supports_open_world: ClassVar[bool] = True
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A stable id of the weights and settings that change outputs; keys the response cache."""
+
+    def generate(self, requests: Sequence[Request]) -> list[str]:
+        """One response text per request, in order. Raise for a whole-batch failure only."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate text")
+
+    def score_options(self, requests: Sequence[Request]) -> list[list[float]]:
+        """One score per option of each request (higher = more likely), in order."""
+        raise NotImplementedError(f"{type(self).__name__} does not score options")
+
+    def close(self) -> None:
+        """Release GPU memory, worker pools or connections."""
