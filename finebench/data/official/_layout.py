@@ -15,9 +15,9 @@ from typing import Any
 from finebench.errors import DataLayoutError
 
 
-def require_file(path: Path, hint: str = "") -> Path:
+def require_file(path: Path) -> Path:
     if not path.is_file():
-        raise DataLayoutError(f"{path}: missing{f' ({hint})' if hint else ''}")
+        raise DataLayoutError(f"{path}: missing")
     return path
 
 
@@ -123,3 +123,30 @@ def release_spelling(name: str) -> str:
     the rest of each word is lower-cased rather than kept.
     """
     return " ".join(word.capitalize() for word in _WORD_SEPARATORS.split(name) if word)
+
+
+class LabelMap:
+    """Numeric label <-> official name, one-to-one across a dataset's files, labels running 1..K.
+
+    Pets and Dogs state each image's class twice (a number, and a name in the file path); a
+    disagreement means a corrupted or mixed-up list file, reported with both places.
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._name_of: dict[int, tuple[str, str]] = {}  # label -> (name, where first seen)
+        self._label_of: dict[str, int] = {}
+
+    def add(self, label: int, name: str, where: str) -> None:
+        known, first_where = self._name_of.setdefault(label, (name, where))
+        if known != name:
+            raise DataLayoutError(f"{where}: {self._what} {label} is {known!r} at {first_where}, here {name!r}")
+        if self._label_of.setdefault(name, label) != label:
+            raise DataLayoutError(f"{where}: {name!r} has {self._what} {self._label_of[name]} elsewhere, here {label}")
+
+    def names_in_label_order(self) -> list[str]:
+        n_classes = len(self._name_of)
+        for label, (_, where) in self._name_of.items():
+            if not 1 <= label <= n_classes:
+                raise DataLayoutError(f"{where}: {self._what} {label} is outside 1..{n_classes} (the number of classes)")
+        return [self._name_of[label][0] for label in sorted(self._name_of)]

@@ -23,8 +23,15 @@ from finebench.data.official._layout import read_rows
 from finebench.errors import DataLayoutError
 
 PATH_PREFIX = "fgvc_aircraft/data/images"
-SPLIT_FILES = (("images_variant_train.txt", "train"), ("images_variant_val.txt", "train"), ("images_variant_test.txt", "test"))
-_MANUFACTURER_OF_BARE_MODEL = ((re.compile(r"7[0-7]7-\d{3}"), "Boeing"), (re.compile(r"A3\d\d(B4|-\d{3})?"), "Airbus"))
+SPLIT_FILES = (
+    ("images_variant_train.txt", "train"),
+    ("images_variant_val.txt", "train"),
+    ("images_variant_test.txt", "test"),
+)
+_MANUFACTURER_OF_BARE_MODEL = (
+    (re.compile(r"7[0-7]7-\d{3}"), "Boeing"),  # 707-320 ... 777-300
+    (re.compile(r"A3\d\d(B4|-\d{3})?"), "Airbus"),  # A300B4, A310 ... A380
+)
 
 
 def class_name(variant: str) -> str:

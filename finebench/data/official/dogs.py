@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
-from finebench.data.official._layout import load_mat, mat_entries, mat_int, mat_str, release_spelling
+from finebench.data.official._layout import LabelMap, load_mat, mat_entries, mat_int, mat_str, release_spelling
 from finebench.errors import DataLayoutError
 
 PATH_PREFIX = "dogs_120/Images"
@@ -24,7 +24,7 @@ LIST_FILES = (("train_list.mat", "train"), ("test_list.mat", "test"))
 
 def class_name(folder: str) -> str:
     """``n02085620-Chihuahua`` -> ``Chihuahua``; ``n02108000-EntleBucher`` -> ``Entlebucher``."""
-    wnid, dash, name = folder.partition("-")
+    _wnid, dash, name = folder.partition("-")
     return release_spelling(name if dash else folder)
 
 
@@ -40,28 +40,21 @@ def _read_list(path: Path) -> list[tuple[str, str, int]]:
         if "/" not in relative:
             raise DataLayoutError(f"{path}: file_list[{index}] = {relative!r} is not '<wnid>-<name>/<file>'")
         label = mat_int(label_value, f"{path}: labels[{index}]")
+        if label < 1:
+            raise DataLayoutError(f"{path}: labels[{index}] = {label} is out of range (labels start at 1)")
         rows.append((relative, f"{path}: labels[{index}]", label))
     return rows
 
 
 def read(source_dir: Path) -> Manifest:
     lists = Path(source_dir) / "lists"
-    folder_of: dict[int, tuple[str, str]] = {}  # label -> (folder, where first seen)
-    label_of: dict[str, int] = {}
+    folders = LabelMap("label")
     rows: list[tuple[str, str, str]] = []  # (relative path, folder, split)
     for file_name, split in LIST_FILES:
         for relative, where, label in _read_list(lists / file_name):
             folder = relative.split("/", 1)[0]
-            known_folder, first_where = folder_of.setdefault(label, (folder, where))
-            if known_folder != folder:
-                raise DataLayoutError(f"{where} = {label} is {known_folder!r} at {first_where}, here {folder!r}")
-            if label_of.setdefault(folder, label) != label:
-                raise DataLayoutError(f"{where} = {label}, but {folder!r} has label {label_of[folder]} elsewhere")
+            folders.add(label, folder, where)
             rows.append((relative, folder, split))
-    n_classes = len(folder_of)
-    for label, (_, where) in folder_of.items():
-        if not 1 <= label <= n_classes:
-            raise DataLayoutError(f"{where} = {label} is outside 1..{n_classes} (the number of class folders)")
-    classes = tuple(class_name(folder_of[label][0]) for label in sorted(folder_of))
+    classes = tuple(class_name(folder) for folder in folders.names_in_label_order())
     records = tuple(ManifestRecord(f"{PATH_PREFIX}/{rel}", class_name(folder), split) for rel, folder, split in rows)
     return Manifest("dogs", records, classes)

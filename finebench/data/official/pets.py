@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
-from finebench.data.official._layout import parse_int, read_rows, release_spelling
+from finebench.data.official._layout import LabelMap, parse_int, read_rows, release_spelling
 from finebench.errors import DataLayoutError
 
 PATH_PREFIX = "oxford-pet/images"
@@ -31,8 +31,7 @@ def class_name(breed: str) -> str:
 def read(source_dir: Path) -> Manifest:
     annotations = Path(source_dir) / "annotations"
     rows: list[tuple[str, str, str]] = []  # (image, breed, split)
-    breed_of: dict[int, tuple[str, str]] = {}  # class id -> (breed, file:line first seen)
-    id_of: dict[str, int] = {}
+    breeds = LabelMap("class id")
     for file_name, split in SPLIT_FILES:
         path = annotations / file_name
         for line_no, (image, class_text, species_text, breed_text) in read_rows(path, 4, _EXPECTED):
@@ -45,16 +44,10 @@ def read(source_dir: Path) -> Manifest:
                 raise DataLayoutError(f"{where}: image name {image!r} is not '<breed>_<number>'")
             if species not in (1, 2):
                 raise DataLayoutError(f"{where}: species must be 1 (cat) or 2 (dog), got {species}")
-            known_breed, first_where = breed_of.setdefault(class_id, (breed, where))
-            if known_breed != breed:
-                raise DataLayoutError(f"{where}: class id {class_id} is {known_breed!r} at {first_where}, here {breed!r}")
-            if id_of.setdefault(breed, class_id) != class_id:
-                raise DataLayoutError(f"{where}: {breed!r} has class id {id_of[breed]} elsewhere, here {class_id}")
+            breeds.add(class_id, breed, where)
             rows.append((image, breed, split))
-    n_classes = len(breed_of)
-    for class_id, (_, where) in breed_of.items():
-        if not 1 <= class_id <= n_classes:
-            raise DataLayoutError(f"{where}: class id {class_id} is outside 1..{n_classes} (the number of breeds)")
-    classes = tuple(class_name(breed_of[c][0]) for c in sorted(breed_of))
-    records = tuple(ManifestRecord(f"{PATH_PREFIX}/{image}.jpg", class_name(breed), split) for image, breed, split in rows)
+    classes = tuple(class_name(breed) for breed in breeds.names_in_label_order())
+    records = tuple(
+        ManifestRecord(f"{PATH_PREFIX}/{image}.jpg", class_name(breed), split) for image, breed, split in rows
+    )
     return Manifest("pets", records, classes)
