@@ -20,9 +20,13 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from finebench.resources import default_data_root
 from finebench.suggest import unknown_name_error
+
+if TYPE_CHECKING:  # transformers is imported only when a model is actually built
+    from transformers import PreTrainedTokenizerBase
 
 BUILDER_VERSION = 1
 """Bump whenever the output of the builder changes, so cached builds are rebuilt."""
@@ -191,7 +195,7 @@ def _corpus() -> list[str]:
     return [line for part in (_ENGLISH, _CLASS_NAMES, _PROMPTS) for line in part.strip().splitlines()]
 
 
-def _train_tokenizer() -> object:
+def _train_tokenizer() -> PreTrainedTokenizerBase:
     """A Qwen2 tokenizer whose BPE merges are learnt here (byte-level, so any text encodes).
 
     The pre-tokenization pipeline is Qwen2's (NFC, its split regex, byte-level), so the learnt
@@ -222,7 +226,7 @@ def _train_tokenizer() -> object:
     model = json.loads(bpe.to_str())["model"]
     vocab = dict(model["vocab"])
     vocab.update({token: len(model["vocab"]) + i for i, token in enumerate(SPECIAL_TOKENS)})
-    tokenizer = Qwen2TokenizerFast(
+    return Qwen2TokenizerFast(
         vocab=vocab,
         merges=[tuple(pair) for pair in model["merges"]],
         unk_token=None,
@@ -233,7 +237,6 @@ def _train_tokenizer() -> object:
         model_max_length=32768,
         chat_template=CHAT_TEMPLATE,
     )
-    return tokenizer
 
 
 def _build_into(directory: Path, seed: int) -> None:
@@ -270,6 +273,8 @@ def _build_into(directory: Path, seed: int) -> None:
             "num_key_value_heads": 2,
             "max_position_embeddings": 4096,
             "max_window_layers": 2,
+            # Qwen's (temporal, height, width) split of the rotary frequencies, [16, 24, 24] for
+            # head_dim 128, scaled to head_dim 16; it must sum to head_dim / 2.
             "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
             **init,
             **special,
@@ -280,6 +285,8 @@ def _build_into(directory: Path, seed: int) -> None:
             "intermediate_size": 64,
             "num_heads": 2,
             "out_hidden_size": 64,
+            # Block 0 uses windowed attention (2x2 merged patches per window), block 1 full
+            # attention, so both of Qwen2.5-VL's vision attention paths run.
             "fullatt_block_indexes": [1],
             "window_size": 56,
             **init,

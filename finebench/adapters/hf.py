@@ -1,0 +1,261 @@
+"""The transformers backend: any image-text-to-text checkpoint with a chat template.
+
+One model, one processor, batched greedy (or seeded sampled) generation. Prompts are left-padded
+so that every sequence in a batch ends at the same position and the new tokens can be cut off
+uniformly; with the attention mask passed along, greedy outputs do not depend on the batch size
+(tested on the built-in tiny Qwen2.5-VL, whose 3D rotary positions are the part that could break).
+torch and transformers are imported inside the methods so that choosing a card stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finebench.adapters.base import Adapter
+from finebench.adapters.factory import RuntimeOptions
+from finebench.errors import ConfigError, FinebenchError
+from finebench.instance import Request
+from finebench.models.cards import ModelCard
+
+if TYPE_CHECKING:
+    import torch
+
+BUILTIN_PREFIX = "builtin:"
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+DEFAULT_MAX_NEW_TOKENS = 2048
+"""Used when a task sets no ``max_new_tokens``; the paper's setting, and unlike transformers' own
+default (a total length of 20 tokens) it does not silently truncate answers."""
+
+GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
+"""Generation settings this adapter understands; anything else is an error rather than ignored."""
+
+SAMPLING_KWARGS = ("temperature", "top_p", "top_k")
+
+WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx"})
+"""Files that are fingerprinted by name, size and mtime instead of content (too big to hash)."""
+
+_PATH_LIKE = re.compile(r"^(/|~|\.{1,2}(/|$))")
+
+
+class HFAdapter(Adapter):
+    output = "text"
+
+    def __init__(self, model: Any, processor: Any, *, fingerprint: str, default_seed: int) -> None:
+        self.model = model
+        self.processor = processor
+        self._fingerprint = fingerprint
+        self._default_seed = default_seed
+
+    @classmethod
+    def from_card(cls, card: ModelCard, runtime: RuntimeOptions) -> HFAdapter:
+        """Load the card's checkpoint onto the runtime device; any failure is a FinebenchError."""
+        source = _resolve_source(card)
+        device = _resolve_device(runtime.device)
+        dtype = _resolve_dtype(card, device)
+        try:
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(source, trust_remote_code=card.trust_remote_code)
+            model = AutoModelForImageTextToText.from_pretrained(
+                source, dtype=dtype, device_map=device, trust_remote_code=card.trust_remote_code
+            )
+        except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
+            raise FinebenchError(
+                f"cannot load model {card.name!r} from {source!r}: {type(exc).__name__}: {exc}\n"
+                "Use --model hf:/local/path for a checkpoint on disk; a hub id must already be in the "
+                "Hugging Face cache when offline (download it once with `hf download ID`)."
+            ) from exc
+        _apply_pixel_bounds(card, processor)
+        if getattr(processor, "chat_template", None) is None:
+            raise FinebenchError(f"model {card.name!r} ({source}) has no chat template; finebench needs a chat model")
+        processor.tokenizer.padding_side = "left"
+        model.eval()
+        fingerprint = _fingerprint(source, model, processor, dtype)
+        return cls(model, processor, fingerprint=fingerprint, default_seed=runtime.seed)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def generate(self, requests: Sequence[Request]) -> list[str]:
+        """Responses in request order; requests with equal generation settings share one batch."""
+        groups: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(json.dumps(dict(request.gen_kwargs), sort_keys=True, default=repr), []).append(index)
+        responses: list[str] = [""] * len(requests)
+        for indices in groups.values():
+            batch = [requests[i] for i in indices]
+            for index, text in zip(indices, self._generate_batch(batch), strict=True):
+                responses[index] = text
+        return responses
+
+    def _generate_batch(self, requests: Sequence[Request]) -> list[str]:
+        import torch
+
+        if self.model is None:
+            raise FinebenchError("the HF adapter was closed")
+        gen_kwargs = dict(requests[0].gen_kwargs)
+        unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
+        if unknown:
+            raise FinebenchError(
+                f"unsupported generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}"
+            )
+        settings = _generation_settings(gen_kwargs, self.processor.tokenizer.pad_token_id)
+        texts = [
+            self.processor.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False)
+            for r in requests
+        ]
+        inputs = self.processor(text=texts, images=[r.image for r in requests], padding=True, return_tensors="pt")
+        inputs = inputs.to(self.model.device)
+        if settings["do_sample"]:
+            torch.manual_seed(int(gen_kwargs.get("seed", self._default_seed)))
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **settings)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        if self.model is None:
+            return
+        on_cuda = self.model.device.type == "cuda"
+        self.model = None
+        gc.collect()
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+
+def _resolve_source(card: ModelCard) -> str:
+    """A local directory (absolute) or a hub id; ``builtin:NAME`` is built on first use."""
+    if card.model.startswith(BUILTIN_PREFIX):
+        from finebench.models.tiny import resolve_builtin
+
+        return str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :]))
+    path = Path(card.model).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if _PATH_LIKE.match(card.model) or path.exists():
+        raise FinebenchError(
+            f"model {card.name!r}: {card.model!r} is not a model directory "
+            "(expected a folder with config.json and weights, e.g. --model hf:/path/to/checkpoint)"
+        )
+    return card.model
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _resolve_dtype(card: ModelCard, device: str) -> torch.dtype:
+    """``auto`` is bf16 on GPUs (what the checkpoints were trained in) and fp32 on CPU, where
+    bf16 matmuls are slow and, on some CPUs, emulated."""
+    import torch
+
+    if card.dtype not in DTYPES:
+        raise ConfigError(f"{card.source_file or card.name}: dtype {card.dtype!r} is not one of {', '.join(DTYPES)}")
+    if card.dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, card.dtype)
+
+
+def _accepts_pixel_bounds(image_processor: Any) -> bool:
+    """Whether the image processor resizes to a pixel budget (Qwen-VL style), read from the
+    keyword arguments it declares rather than from its name."""
+    accepted = getattr(getattr(image_processor, "valid_kwargs", None), "__annotations__", {})
+    return "min_pixels" in accepted and "max_pixels" in accepted
+
+
+def _apply_pixel_bounds(card: ModelCard, processor: Any) -> None:
+    """Rebuild the image processor with the card's pixel bounds; a card asking for bounds that the
+    processor cannot honour is an error, not a silently different evaluation.
+
+    The bounds are not passed to ``AutoProcessor.from_pretrained``: transformers would also park
+    them in the tokenizer's init kwargs and re-send them with every call (a deprecated path)."""
+    bounds = {k: v for k, v in (("min_pixels", card.min_pixels), ("max_pixels", card.max_pixels)) if v is not None}
+    if not bounds:
+        return
+    image_processor = getattr(processor, "image_processor", None)
+    if not _accepts_pixel_bounds(image_processor):
+        raise ConfigError(
+            f"{card.source_file or card.name}: {', '.join(bounds)} set but the image processor "
+            f"{type(image_processor).__name__} has no pixel bounds"
+        )
+    processor.image_processor = type(image_processor).from_dict(image_processor.to_dict(), **bounds)
+
+
+def _pixel_bounds(processor: Any) -> str:
+    """The effective min/max pixels of a Qwen-style image processor ('-' for processors without)."""
+    image_processor = getattr(processor, "image_processor", None)
+    if not _accepts_pixel_bounds(image_processor):
+        return "-"
+    size = image_processor.size
+    return f"{size['shortest_edge']}-{size['longest_edge']}"
+
+
+def _generation_settings(gen_kwargs: dict[str, Any], pad_token_id: int | None) -> dict[str, Any]:
+    """``model.generate`` keyword arguments. Sampling knobs are passed only when sampling: greedy
+    decoding ignores them anyway, and passing them would only trigger transformers' warnings."""
+    do_sample = bool(gen_kwargs.get("do_sample", False))
+    settings: dict[str, Any] = {
+        "do_sample": do_sample,
+        "max_new_tokens": int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
+    }
+    if do_sample:
+        settings.update({k: gen_kwargs[k] for k in SAMPLING_KWARGS if k in gen_kwargs})
+    if "repetition_penalty" in gen_kwargs:
+        settings["repetition_penalty"] = float(gen_kwargs["repetition_penalty"])
+    if pad_token_id is not None:
+        settings["pad_token_id"] = pad_token_id
+    return settings
+
+
+def _model_dir(source: str) -> tuple[Path | None, str | None]:
+    """The folder the checkpoint was read from and its hub commit (None for a local folder)."""
+    path = Path(source)
+    if path.is_dir():
+        return path, None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, "config.json")
+    if isinstance(cached, str):  # .../snapshots/<commit>/config.json
+        snapshot = Path(cached).parent
+        return snapshot, snapshot.name
+    return None, None
+
+
+def _files_digest(directory: Path) -> str:
+    """Content hash of the small files (configs, tokenizer, chat template, remote code) plus
+    name/size/mtime of the weight files: a retrained checkpoint saved over the same folder keeps
+    its config.json but not its weights' mtimes, and must not be served cached responses."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        if path.suffix in WEIGHT_SUFFIXES:
+            stat = path.stat()
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        else:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint(source: str, model: Any, processor: Any, dtype: torch.dtype) -> str:
+    directory, commit = _model_dir(source)
+    if directory is not None:
+        files = _files_digest(directory)
+    else:  # loaded from somewhere we cannot inspect: the config is the best evidence we have
+        files = "config-" + hashlib.sha256(model.config.to_json_string().encode()).hexdigest()[:16]
+    dtype_name = str(dtype).removeprefix("torch.")
+    return f"hf:{source}|rev={commit or 'local'}|files={files}|dtype={dtype_name}|pixels={_pixel_bounds(processor)}"
