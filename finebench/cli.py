@@ -6,6 +6,7 @@ transformers and rich's progress machinery are imported inside the commands that
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -66,6 +67,7 @@ def run(
     cache_path: Annotated[Optional[Path], typer.Option("--cache-path", help="Response cache [default: OUTPUT_PATH/responses.sqlite].")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
     request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
+    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, or circular (CircularEval, 4 trials).")] = None,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
     Qwen2.5-VL on generated images in the release layout)."""
@@ -100,6 +102,7 @@ def run(
         ss_encoder=ss_encoder or DEFAULT_SS_ENCODER,
         cache_path=cache_path,
         request_order=request_order,
+        option_order=option_order,
     )
     from finebench.session import run_model
 
@@ -218,6 +221,23 @@ def check(
             typer.echo(f"  e.g. {rel}")
     if bad:
         raise typer.Exit(1)
+
+
+@data_app.command("build")
+def build(
+    dataset: Annotated[str, typer.Option("--dataset", help="cub, cars, dogs, flowers, pets or aircraft.")],
+    src: Annotated[Path, typer.Option("--src", help="The dataset's official extracted folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the item files (e.g. DATA_ROOT/my-variant).")],
+    seen_fraction: Annotated[float, typer.Option("--seen-fraction")] = 0.6,
+    seed: Annotated[int, typer.Option()] = 0,
+    shots: Annotated[int, typer.Option(help="Train images per seen class in the few-shot list.")] = 4,
+) -> None:
+    """Build a benchmark variant (seeded seen/unseen class split, few-shot train list) from an
+    official dataset layout, in the release item format."""
+    from finebench.data.manifest import build_benchmark
+
+    counts = build_benchmark(dataset, src, out, seen_fraction=seen_fraction, seed=seed, shots=shots)
+    typer.echo(json.dumps(counts, indent=2, default=str))
 
 
 @data_app.command("demo")

@@ -6,7 +6,6 @@ import hashlib
 import random
 
 from finebench.items import Item
-from finebench.taskconfig import ProtocolSettings
 
 
 def option_seed(run_seed: int, trial: int, doc_id: int) -> int:
@@ -16,9 +15,19 @@ def option_seed(run_seed: int, trial: int, doc_id: int) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def shown_options(item: Item, settings: ProtocolSettings, seed: int) -> tuple[str, ...]:
-    if settings.option_order == "release":
+def shown_options(item: Item, option_order: str, *, seed: int, trial: int) -> tuple[str, ...]:
+    """The options in the order the model sees them.
+
+    ``release``: as in the item file (the ground truth is first in every released item);
+    ``shuffled``: a seeded permutation per item; ``circular``: rotated so that the ground truth
+    sits at position ``trial`` (CircularEval: one trial per position, other options in cyclic order).
+    """
+    if option_order == "release":
         return item.options
+    if option_order == "circular":
+        n = len(item.options)
+        shift = (trial - item.options.index(item.ground_truth)) % n
+        return tuple(item.options[(i - shift) % n] for i in range(n))
     options = list(item.options)
     random.Random(seed).shuffle(options)
     return tuple(options)

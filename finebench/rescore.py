@@ -81,7 +81,9 @@ def rescore_file(
     by_trial = read_predictions(predictions, items)
     chosen = effective_metrics(config, metrics)
     encoder = CachedEncoder(encoder_loader(ss_encoder)) if "ss_relative" in chosen else None
-    context = ScoringContext(protocol, config.world, config.super_category, config.open_target)
+    context = ScoringContext(
+        protocol, config.world, config.super_category, config.open_target, config.protocols[protocol].answer_extraction
+    )
     per_trial = []
     for rows in by_trial.values():
         inputs = [

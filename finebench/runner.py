@@ -21,13 +21,13 @@ from finebench.cache import ResponseCache, response_key
 from finebench.errors import FinebenchError
 from finebench.fsutil import atomic_write_json, atomic_write_jsonl
 from finebench.instance import Request
-from finebench.items import Item, load_items
+from finebench.items import RELEASE_OPTION_COUNT, Item, load_items
 from finebench.models.cards import ModelCard
 from finebench.prompts import option_seed, prompt_hash, render_prompt, shown_options
 from finebench.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, SampleScore, aggregate, score_samples
 from finebench.scoring.encoders import CachedEncoder, TextEncoder, load_text_encoder
-from finebench.taskconfig import PROTOCOLS, TaskConfig
+from finebench.taskconfig import OPTION_ORDERS, PROTOCOLS, TaskConfig
 from finebench.taskindex import TaskIndex
 
 log = logging.getLogger("finebench")
@@ -54,6 +54,9 @@ class RunConfig:
     """Response cache; default ``OUTPUT_PATH/responses.sqlite`` so re-running a command resumes it."""
     request_order: str = "length"
     """Batching order: ``length`` (longest prompts first, least padding), ``doc`` or ``shuffled``."""
+    option_order: str | None = None
+    """Override of the protocol's option order; ``circular`` asks each item once per ground-truth
+    position (trials = number of options) to measure position bias."""
 
     def resolved_cache_path(self) -> Path:
         return self.cache_path or self.output_path / "responses.sqlite"
@@ -122,21 +125,22 @@ def plan_task(
     model_fingerprint: str,
     task_hash: str,
     gen_overrides: dict[str, Any],
+    option_order: str | None = None,
 ) -> list[PlannedSample]:
     """Every (item, trial) request of a task, in (doc_id, trial) order.
 
     Trial ``t`` uses seed ``seed + t``. Greedy decoding of an identical prompt cannot differ between
     trials, so such trials share one cache key (one generation); sampled trials never do.
     """
-    settings = task.protocols[protocol]
+    order = option_order or task.protocols[protocol].option_order
     base_kwargs = {**task.generation, **gen_overrides}
     sampling = bool(base_kwargs.get("do_sample", False))
     planned = []
     for item in items:
         for trial in range(trials):
             trial_seed = seed + trial
-            shuffle_seed = option_seed(seed, trial, item.doc_id) if settings.option_order == "shuffled" else None
-            options = shown_options(item, settings, shuffle_seed) if shuffle_seed is not None else item.options
+            shuffle_seed = option_seed(seed, trial, item.doc_id) if order == "shuffled" else None
+            options = shown_options(item, order, seed=shuffle_seed or 0, trial=trial)
             prompt = render_prompt(task.prompt, item, options)
             p_hash = prompt_hash(prompt, item.image_path)
             gen_kwargs = {**base_kwargs, "seed": trial_seed} if sampling else dict(base_kwargs)
@@ -173,6 +177,8 @@ class Evaluator:
             raise FinebenchError(f"unknown protocol {config.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
         if config.request_order not in REQUEST_ORDERS:
             raise FinebenchError(f"unknown request order {config.request_order!r}; choose one of {', '.join(REQUEST_ORDERS)}")
+        if config.option_order is not None and config.option_order not in OPTION_ORDERS:
+            raise FinebenchError(f"unknown option order {config.option_order!r}; choose one of {', '.join(OPTION_ORDERS)}")
         if config.batch_size < 1:
             raise FinebenchError("--batch-size must be >= 1")
         self.config = config
@@ -237,6 +243,7 @@ class Evaluator:
                 "data_root": str(c.data_root),
                 "ss_encoder": c.ss_encoder if self._encoder is not None else None,
                 "request_order": c.request_order,
+                "option_order": c.option_order,
             },
             "results": {},
             "groups": {},
@@ -250,6 +257,8 @@ class Evaluator:
         protocol = c.protocol or task.protocol
         seed = task.seed if c.seed is None else c.seed
         trials = task.trials if c.trials is None else c.trials
+        if c.option_order == "circular":
+            trials = self._circular_trials(task, c.trials)
         metrics = effective_metrics(task, c.metrics)
         items_path = c.data_root / task.source
         if not items_path.is_file():
@@ -263,7 +272,7 @@ class Evaluator:
         task_hash = hashlib.sha256(f"{task.config_hash()}:{items_sha}:{protocol}".encode()).hexdigest()[:16]
         planned = plan_task(
             task, items, protocol=protocol, seed=seed, trials=trials, model_fingerprint=self.fingerprint,
-            task_hash=task_hash, gen_overrides=dict(self.card.generation),
+            task_hash=task_hash, gen_overrides=dict(self.card.generation), option_order=c.option_order,
         )
         responses, errors = self._responses(task, planned, cache, seed)
         summary, samples = self._score(task, protocol, metrics, trials, planned, responses, errors)
@@ -276,6 +285,7 @@ class Evaluator:
             "world": task.world,
             "split": task.split,
             "protocol": protocol,
+            "option_order": c.option_order or task.protocols[protocol].option_order,
             "metrics": list(metrics),
             "n_items_total": len(all_items),
             "seeds": [seed + t for t in range(trials)],
@@ -285,6 +295,16 @@ class Evaluator:
             log.warning("%s: %d of %d samples failed (scored as wrong); see samples_%s.jsonl",
                         task.name, summary["n_errors"], summary["n_samples"], task.name)
         return TaskOutcome(summary, meta, samples)
+
+    @staticmethod
+    def _circular_trials(task: TaskConfig, requested: int | None) -> int:
+        if task.world != "closed":
+            raise FinebenchError(f"task {task.name}: circular option order needs a closed-world task")
+        if requested not in (None, RELEASE_OPTION_COUNT):
+            raise FinebenchError(
+                f"circular option order asks each item once per position: use --trials {RELEASE_OPTION_COUNT}, not {requested}"
+            )
+        return RELEASE_OPTION_COUNT
 
     def _responses(
         self, task: TaskConfig, planned: list[PlannedSample], cache: ResponseCache, seed: int
@@ -361,7 +381,9 @@ class Evaluator:
         responses: dict[str, str],
         errors: dict[str, str],
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        context = ScoringContext(protocol, task.world, task.super_category, task.open_target)
+        context = ScoringContext(
+            protocol, task.world, task.super_category, task.open_target, task.protocols[protocol].answer_extraction
+        )
         per_trial, rows = [], []
         for trial in range(trials):
             samples = [s for s in planned if s.trial == trial]

@@ -205,3 +205,24 @@ def test_metric_subset_skips_the_encoder(data_root, tmp_path):
     results = Evaluator(config, ScriptedAdapter(), CARD, encoder_loader=no_encoder).run()
     assert "ss_relative" not in results["results"]["pets_open_seen"]
     assert results["results"]["pets_open_seen"]["inclusion"] == 100.0
+
+
+def test_circular_option_order_puts_the_ground_truth_in_every_position(data_root, tmp_path):
+    results, adapter = evaluate(data_root, tmp_path, tasks=("cub_closed_seen",), option_order="circular")
+    rows = [json.loads(l) for l in (tmp_path / "samples_cub_closed_seen.jsonl").read_text().splitlines()]
+    assert len(rows) == 24 and adapter.n_generated == 24
+    for row in rows:
+        assert row["options"].index(row["target"]) == row["trial"]
+    by_doc = {}
+    for row in rows:
+        by_doc.setdefault(row["doc_id"], []).append(row["options"])
+    for options in by_doc.values():  # rotations of one another
+        assert all(sorted(o) == sorted(options[0]) for o in options)
+        assert options[1] == [options[0][-1], *options[0][:-1]]
+    r = results["results"]["cub_closed_seen"]
+    assert r["accuracy_trials"] == [100.0, 0.0, 0.0, 0.0]  # "first option" model: right only at position 0
+    assert results["tasks"]["cub_closed_seen"]["option_order"] == "circular"
+    with pytest.raises(FinebenchError, match="--trials 4"):
+        evaluate(data_root, tmp_path / "x", tasks=("cub_closed_seen",), option_order="circular", trials=3)
+    with pytest.raises(FinebenchError, match="closed-world"):
+        evaluate(data_root, tmp_path / "y", tasks=("cub_open_seen",), option_order="circular")
