@@ -124,20 +124,24 @@ def _print_results(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{results['model']['name']}")
-    table.add_column("task / group")
-    metric_names = sorted({k for r in results["results"].values() for k in r if k.endswith("_std")})
-    names = [m[: -len("_std")] for m in metric_names]
-    for name in names:
-        table.add_column(name, justify="right")
-    table.add_column("n", justify="right")
-    table.add_column("errors", justify="right")
-    for task, r in results["results"].items():
-        cells = [f"{r[m]:.2f} ± {r[m + '_std']:.2f}" if m in r else "–" for m in names]
-        table.add_row(task, *cells, str(r["n"]), str(r["n_errors"]))
-    for group, r in results.get("groups", {}).items():
-        table.add_row(f"[bold]{group}[/]", *[f"{r[m]:.2f}" if m in r else "–" for m in names], "", "")
-    Console().print(table)
+    metric_order = ("accuracy", "inclusion", "ss_relative", "no_answer")
+    present = {k for r in results["results"].values() for k in r}
+    names = [m for m in metric_order if m in present]
+    table = Table(title=results["model"]["name"])
+    for column in ("task / group", *names, "n", "errors"):
+        table.add_column(column, justify="left" if column == "task / group" else "right", no_wrap=True)
+
+    def cell(row: dict, metric: str) -> str:
+        if metric not in row:
+            return "–"
+        std = row.get(f"{metric}_std", 0.0)
+        return f"{row[metric]:.2f}" + (f" ±{std:.2f}" if std else "")
+
+    for task, row in results["results"].items():
+        table.add_row(task, *[cell(row, m) for m in names], str(row["n"]), str(row["n_errors"]))
+    for group, row in results.get("groups", {}).items():
+        table.add_row(f"[bold]{group}[/]", *[cell(row, m) for m in names], "", "")
+    Console(width=120).print(table)
 
 
 @app.command()
