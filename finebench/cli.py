@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from finebench.commands.leaderboard import app as leaderboard_app
 from finebench.errors import FinebenchError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
 app.add_typer(data_app, name="data")
+app.add_typer(leaderboard_app)  # `leaderboard`, `compare`, `analyze`
 
 DEMO_MODEL = "tiny-qwen2.5-vl"
 DEMO_TASKS = "fgvr"

@@ -1,0 +1,1 @@
+"""Command implementations that ``finebench.cli`` registers; each imports its heavy dependencies lazily."""

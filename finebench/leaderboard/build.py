@@ -1,0 +1,50 @@
+"""From result files to a finished ``Leaderboard``: load, lay out, attach uncertainty."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from finebench.leaderboard.collect import Run, display_names, load_runs, reported_models
+from finebench.leaderboard.intervals import (
+    bootstrap_replicates,
+    load_scores,
+    score_keys,
+    with_uncertainty,
+)
+from finebench.leaderboard.tables import Table, build_tables, unplaced_tasks
+from finebench.models.cards import ModelCard
+from finebench.results import now_iso
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    tables: tuple[Table, ...]
+    runs: tuple[Run, ...]
+    generated: str
+    """UTC time the leaderboard was built, ISO 8601."""
+    n_resamples: int
+    """Bootstrap resamples per cell; 0 means no intervals were computed."""
+    seed: int
+    notes: tuple[str, ...]
+    """Things a reader must know that the tables cannot show (tasks left out, missing samples)."""
+
+
+def build_leaderboard(
+    paths: Sequence[Path], cards: Sequence[ModelCard], *, with_reported: bool, n_resamples: int, seed: int
+) -> Leaderboard:
+    runs = load_runs(paths)
+    reported = reported_models(cards) if with_reported else []
+    tables = build_tables(runs, reported, display_names(cards))
+    notes = []
+    if unplaced := unplaced_tasks(runs):
+        notes.append(f"Not shown (no column in the paper layout): {', '.join(unplaced)}.")
+    if n_resamples > 0:
+        keys = score_keys(tables)
+        scores = load_scores(keys)
+        if missing := sorted({f"{path.parent}/samples_{task}.jsonl" for path, task, _ in keys - scores.keys()}):
+            notes.append(f"No interval where the samples file is missing: {', '.join(missing)}.")
+        replicates = bootstrap_replicates(scores, n_resamples, seed)
+        tables = [with_uncertainty(table, replicates) for table in tables]
+    return Leaderboard(tuple(tables), tuple(runs), now_iso(), n_resamples, seed, tuple(notes))

@@ -1,0 +1,73 @@
+"""Machine-readable leaderboard exports (pandas): one tidy long table for analysis, one wide CSV per
+paper table for spreadsheets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from finebench.fsutil import atomic_write_text
+from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.tables import Table
+
+
+def tidy_records(board: Leaderboard) -> list[dict[str, Any]]:
+    """One record per (table, row, column), missing cells included as null values."""
+    records = []
+    for table in board.tables:
+        for group, rows in table.groups():
+            for row in rows:
+                for column in table.columns:
+                    interval = row.intervals.get(column.key)
+                    task_run = row.task_runs.get(column.key)
+                    records.append({
+                        "table": table.spec.number,
+                        "table_id": table.id,
+                        "metric": table.spec.metric,
+                        "world": table.spec.world,
+                        "protocol": table.setting.protocol,
+                        "option_order": table.setting.option_order,
+                        "group": group,
+                        "model": row.key,
+                        "label": row.label,
+                        "reported": row.reported,
+                        "column": column.key,
+                        "split": column.split,
+                        "dataset": column.dataset,
+                        "task": task_run.task if task_run else None,
+                        "value": row.values.get(column.key),
+                        "ci_low": interval[0] if interval else None,
+                        "ci_high": interval[1] if interval else None,
+                        "mark": row.marks.get(column.key),
+                        "significant": column.key in row.significant,
+                        "partial": column.key in row.partial_columns,
+                        "n": task_run.n if task_run else None,
+                        "source": str(task_run.results_path) if task_run else None,
+                    })
+    return records
+
+
+def wide_frame(table: Table) -> Any:
+    """The table as displayed: one row per model, one column per cell ("seen Air.", ...)."""
+    import pandas as pd
+
+    names = {c.key: f"{c.split or 'overall'} {c.label}" for c in table.columns}
+    return pd.DataFrame(
+        [{"group": group, "model": row.label, "reported": row.reported, **{names[c.key]: row.values.get(c.key) for c in table.columns}}
+         for group, rows in table.groups() for row in rows],
+        columns=["group", "model", "reported", *names.values()],
+    )
+
+
+def write_exports(board: Leaderboard, out: Path) -> list[str]:
+    """Write ``leaderboard.csv``, ``leaderboard.json`` and ``TABLE_ID.csv``; returns the file names."""
+    import pandas as pd
+
+    tidy = pd.DataFrame(tidy_records(board))
+    if "n" in tidy:
+        tidy["n"] = tidy["n"].astype("Int64")  # item counts stay integers next to missing cells
+    files = {"leaderboard.csv": tidy.to_csv(index=False), "leaderboard.json": tidy.to_json(orient="records", indent=2)}
+    files.update({f"{table.id}.csv": wide_frame(table).to_csv(index=False, float_format="%.4f") for table in board.tables})
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+    return list(files)

@@ -1,0 +1,171 @@
+"""``index.html``: the leaderboard as one self-contained file (plots embedded as data URIs, a few
+lines of inline JS to sort), so it can be mailed, attached to a CI run or opened offline.
+
+Sorting: click a column header (descending, then ascending, then back to the paper's grouped
+order). A view can be linked as ``index.html#sort=TABLE_ID/COLUMN/desc``.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from html import escape
+
+import finebench
+from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.render_md import (
+    MISSING,
+    half_width,
+    number,
+    setting_description,
+)
+from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
+from finebench.leaderboard.tables import SPLITS, Row, Table
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }
+div.scroll { overflow-x: auto; }
+table.leaderboard { border-collapse: collapse; margin: 1em 0 2em; font-variant-numeric: tabular-nums; }
+table.leaderboard th, table.leaderboard td { padding: 3px 7px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+table.leaderboard th[scope=row], table.leaderboard th.models { text-align: left; }
+table.leaderboard thead th { border-bottom: 2px solid #444; }
+table.leaderboard th[data-col] { cursor: pointer; user-select: none; }
+table.leaderboard th[aria-sort=descending]::after { content: " \\25BE"; }
+table.leaderboard th[aria-sort=ascending]::after { content: " \\25B4"; }
+tr.group td { background: #f2f2f2; font-weight: 600; text-align: center; }
+tr.reported { color: #666; font-style: italic; }
+td.best { font-weight: 700; }
+td.second span.value { text-decoration: underline; }
+td.avg { border-left: 1px solid #aaa; }
+span.ci { color: #777; font-size: 85%; margin-left: 3px; }
+figure { display: inline-block; margin: 0 1em 1em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+img[data-state=broken] { outline: 2px dashed #c00; }
+"""
+
+SCRIPT = """
+(function () {
+  function value(row, col) {
+    var cell = row.querySelector('[data-col="' + col + '"]');
+    return cell && cell.dataset.value !== undefined ? parseFloat(cell.dataset.value) : NaN;
+  }
+  function sortTable(table, col, dir) {
+    var body = table.tBodies[0];
+    var grouped = dir === 'none';
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.forEach(function (r) { if (r.classList.contains('group')) { r.hidden = !grouped; } });
+    rows.sort(function (a, b) {
+      if (grouped) { return a.dataset.index - b.dataset.index; }
+      var x = value(a, col), y = value(b, col);
+      if (isNaN(x) || isNaN(y)) { return isNaN(x) - isNaN(y); }
+      return dir === 'asc' ? x - y : y - x;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    table.querySelectorAll('th[data-col]').forEach(function (th) {
+      th.setAttribute('aria-sort', !grouped && th.dataset.col === col ? (dir === 'asc' ? 'ascending' : 'descending') : 'none');
+    });
+    table.dataset.sorted = grouped ? '' : col + '/' + dir;
+  }
+  var next = { none: 'desc', desc: 'asc', asc: 'none' };
+  document.querySelectorAll('table.leaderboard').forEach(function (table) {
+    table.querySelectorAll('th[data-col]').forEach(function (th) {
+      th.addEventListener('click', function () {
+        var current = table.dataset.sorted ? table.dataset.sorted.split('/') : [];
+        var dir = current[0] === th.dataset.col ? next[current[1]] : 'desc';
+        sortTable(table, th.dataset.col, dir);
+      });
+    });
+    table.dataset.sortable = 'ready';
+  });
+  var match = /^#sort=([^/]+)\\/([^/]+)\\/(asc|desc)$/.exec(decodeURIComponent(location.hash));
+  if (match && document.getElementById(match[1])) { sortTable(document.getElementById(match[1]), match[2], match[3]); }
+  window.addEventListener('load', function () {
+    document.querySelectorAll('img').forEach(function (img) {
+      img.dataset.state = img.complete && img.naturalWidth > 0 ? 'loaded' : 'broken';
+    });
+  });
+})();
+"""
+
+
+def html_cell(row: Row, column_key: str, is_average: bool) -> str:
+    classes = [row.marks[column_key]] if column_key in row.marks else []
+    if is_average:
+        classes.append("avg")
+    class_attr = f' class="{" ".join(classes)}"' if classes else ""
+    if column_key not in row.values:
+        return f'<td data-col="{column_key}"{class_attr}>{MISSING}</td>'
+    value = row.values[column_key]
+    text = f'<span class="value">{number(value)}</span>'
+    title = ""
+    if column_key in row.significant:
+        text += '<span class="sig">*</span>'
+    if column_key in row.partial_columns:
+        text += '<span class="partial">†</span>'
+    if column_key in row.intervals:
+        low, high = row.intervals[column_key]
+        text += f'<span class="ci">± {half_width(row.intervals[column_key])}</span>'
+        title = f' title="{CONFIDENCE:.0%} CI {number(low)} to {number(high)}"'
+    return f'<td data-col="{column_key}" data-value="{value!r}"{class_attr}{title}>{text}</td>'
+
+
+def html_table(table: Table) -> str:
+    split_labels = dict(SPLITS)
+    top = ['<th rowspan="2" class="models">Models</th>']
+    for split, label in split_labels.items():
+        span = sum(1 for c in table.columns if c.split == split)
+        top.append(f'<th colspan="{span}">{escape(label)}</th>')
+    bottom = []
+    for column in table.columns:
+        header = f'<th data-col="{column.key}" aria-sort="none">{escape(column.label)}</th>'
+        if column.split is None:
+            top.append(header.replace("<th ", '<th rowspan="2" ', 1))
+        else:
+            bottom.append(header)
+    body, index = [], 0
+    for group, rows in table.groups():
+        body.append(f'<tr class="group" data-index="{index}"><td colspan="{len(table.columns) + 1}">{escape(group)}</td></tr>')
+        index += 1
+        for row in rows:
+            cells = "".join(html_cell(row, c.key, c.is_average) for c in table.columns)
+            kind = "model reported" if row.reported else "model"
+            body.append(f'<tr class="{kind}" data-index="{index}"><th scope="row">{escape(row.label)}</th>{cells}</tr>')
+            index += 1
+    return (
+        f'<div class="scroll"><table class="leaderboard" id="{table.id}">\n<thead><tr>{"".join(top)}</tr>\n<tr>{"".join(bottom)}</tr></thead>\n'
+        f'<tbody>\n{chr(10).join(body)}\n</tbody></table></div>'
+    )
+
+
+def figure_html(name: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)}"><figcaption>{escape(name)}</figcaption></figure>'
+
+
+def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]]) -> str:
+    """``plots``: table id -> {file name: PNG bytes}, shown under their table."""
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>finebench leaderboard</title>',
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>finebench leaderboard</h1>",
+        f"<p>Generated {escape(board.generated)} (UTC) by finebench {escape(finebench.__version__)} from "
+        f"{len(board.runs)} result file(s). Values in percent; bold best, underlined second best among measured rows; "
+        f"{MISSING} not run; † scored on a --limit sample (not ranked); grey italic rows are the paper's reported numbers, not measured.</p>",
+    ]
+    if board.n_resamples:
+        parts.append(
+            f"<p>± is half the {CONFIDENCE:.0%} bootstrap percentile interval ({board.n_resamples} resamples over items, "
+            f"seed {board.seed}); * marks a best value significantly above every runner-up (paired bootstrap, "
+            f"p &lt; {SIGNIFICANCE_LEVEL}). Click a column header to sort.</p>"
+        )
+    parts += [f"<p><em>{escape(note)}</em></p>" for note in board.notes]
+    current = None
+    for table in board.tables:
+        if table.setting != current:
+            current = table.setting
+            parts += [f"<h2>{escape(current.label)}</h2>", f"<p>{escape(setting_description(current))}</p>"]
+        parts += [f"<h3>Table {table.spec.number}: {escape(table.spec.title)}</h3>", html_table(table)]
+        parts += [figure_html(name, png) for name, png in plots.get(table.id, {}).items()]
+    parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,184 @@
+"""Markdown: the leaderboard ``README.md`` and the ``finebench analyze`` report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import finebench
+from finebench.leaderboard.analysis import RunAnalysis
+from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.collect import Setting
+from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
+from finebench.leaderboard.tables import DECIMALS, Row, Table
+
+MISSING = "–"
+PROTOCOL_NOTES = {
+    "fine-r1": "the paper's scorer, reproduced quirks included",
+    "finebench": "the corrected scorer (last complete answer block, normalised option-exact matching)",
+}
+OPTION_ORDER_NOTES = {
+    "release": "options in release order, ground truth always first (as in the paper)",
+    "shuffled": "options shuffled per item with a recorded seed",
+    "circular": "each item asked once per ground-truth position (CircularEval); cells are the mean over positions",
+}
+
+
+def escape(text: str) -> str:
+    """Model and class names are free text; a "|" must not split a table cell."""
+    return text.replace("|", "\\|")
+
+
+def number(value: float) -> str:
+    return f"{value:.{DECIMALS}f}"
+
+
+def half_width(interval: tuple[float, float]) -> str:
+    return number((interval[1] - interval[0]) / 2)
+
+
+def setting_description(setting: Setting) -> str:
+    protocol = PROTOCOL_NOTES.get(setting.protocol, "")
+    order = OPTION_ORDER_NOTES.get(setting.option_order or "", "option order not recorded in the results")
+    return f"Protocol {setting.protocol}{f' ({protocol})' if protocol else ''}; {order}."
+
+
+def run_dates(table: Table, created: Mapping[Path, str]) -> str:
+    dates = sorted({created[p][:10] for row in table.rows for p in row.sources if created.get(p)})
+    if not dates:
+        return "no measured runs"
+    return dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+
+
+def markdown_cell(row: Row, key: str) -> str:
+    if key not in row.values:
+        return MISSING
+    text = number(row.values[key])
+    mark = row.marks.get(key)
+    if mark == "best":
+        text = f"**{text}**"
+    elif mark == "second":
+        text = f"<u>{text}</u>"
+    if key in row.significant:
+        text += "\\*"
+    if key in row.partial_columns:
+        text += "†"
+    if key in row.intervals:
+        text += f" ± {half_width(row.intervals[key])}"
+    return text
+
+
+def markdown_table(table: Table) -> list[str]:
+    headers = ["Models"] + [f"{c.label}<br>{c.split or 'overall'}" for c in table.columns]
+    lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * len(table.columns)]
+    for group, rows in table.groups():
+        lines.append(f"| **{group}** |" + " |" * len(table.columns))
+        for row in rows:
+            lines.append("| " + " | ".join([escape(row.label), *(markdown_cell(row, c.key) for c in table.columns)]) + " |")
+    return lines
+
+
+def legend(board: Leaderboard) -> str:
+    parts = [
+        "Values are percentages, the mean over trials as in `results.json`. Per split: the six datasets "
+        "and their average; the last column averages the two split averages (the paper's layout). "
+        "**Bold**: best, <u>underlined</u>: second best among measured rows (ties at two decimals share the mark)."
+    ]
+    if board.n_resamples:
+        parts.append(
+            f"`± h`: half-width of the {CONFIDENCE:.0%} bootstrap percentile interval over items "
+            f"({board.n_resamples} resamples, seed {board.seed}); `*`: the best row beats every runner-up "
+            f"significantly (paired bootstrap, p < {SIGNIFICANCE_LEVEL})."
+        )
+    parts.append(
+        f"`†`: scored on a `--limit` sample, not all items (not ranked). {MISSING}: not run. Rows marked (reported) are the "
+        "paper's numbers from the model cards in `baselines/`, not measured here, and are never marked."
+    )
+    return " ".join(parts)
+
+
+def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
+    created = {run.results_path: run.created for run in board.runs}
+    lines = [
+        "# finebench leaderboard",
+        "",
+        f"Generated {board.generated} (UTC) by finebench {finebench.__version__} from "
+        f"{len(board.runs)} result file(s). Fine-R1 benchmark (ICLR 2026): six FGVR datasets, seen and unseen categories.",
+        "",
+        legend(board),
+        "",
+    ]
+    lines += [f"> {note}" for note in board.notes] + ([""] if board.notes else [])
+    current: Setting | None = None
+    for table in board.tables:
+        if table.setting != current:
+            current = table.setting
+            lines += [f"## {current.label}", "", setting_description(current), ""]
+        lines += [
+            f"### Table {table.spec.number}: {table.spec.title}",
+            "",
+            f"Runs dated {run_dates(table, created)}.",
+            "",
+            *markdown_table(table),
+            "",
+        ]
+    if files:
+        lines += ["## Files", "", *(f"- [{name}]({name})" for name in files), ""]
+    return "\n".join(lines)
+
+
+def analysis_markdown(analysis: RunAnalysis, top_classes: int = 10) -> str:
+    run = analysis.run
+    lines = [f"# Analysis of {run.model}", "", f"Results: `{run.results_path}` (created {run.created}).", ""]
+    if analysis.missing_samples:
+        lines += [f"> No samples file, no per-task analysis: {', '.join(analysis.missing_samples)}.", ""]
+    if analysis.split_gaps:
+        lines += ["## Seen vs unseen", "", "| dataset | world | setting | metric | seen | unseen | gap |",
+                  "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+        lines += [f"| {g.dataset} | {g.world} | {g.setting} | {g.metric} | {number(g.seen)} | {number(g.unseen)} | "
+                  f"{g.gap:+.{DECIMALS}f} |" for g in analysis.split_gaps]
+        lines.append("")
+    if analysis.circular:
+        n_positions = len(analysis.circular[0].accuracy_by_position)
+        lines += ["## CircularEval (position bias)", "",
+                  "Circular accuracy: correct with the ground truth in every position. First-position gap: accuracy "
+                  "with the ground truth first (the paper's layout) minus the position-balanced mean.", "",
+                  "| task | items | circular acc. | mean acc. | " + " | ".join(f"GT@{p}" for p in range(n_positions))
+                  + " | first-position gap | incomplete |",
+                  "| --- |" + " ---: |" * (n_positions + 5)]
+        for c in analysis.circular:
+            positions = " | ".join(number(v) for v in c.accuracy_by_position)
+            lines.append(f"| {c.task} | {c.n_items} | {number(c.circular_accuracy)} | {number(c.mean_accuracy)} | "
+                         f"{positions} | {c.first_position_gap:+.{DECIMALS}f} | {c.n_incomplete} |")
+        lines.append("")
+    if analysis.protocol_gaps:
+        lines += ["## Paper protocol vs shuffled options", "",
+                  "Accuracy with the paper protocol (ground truth first) minus accuracy with shuffled options, same model "
+                  "and items; interval and p-value from a paired bootstrap.", "",
+                  "| task | paper | shuffled | gap | 95% CI | p |", "| --- | ---: | ---: | ---: | --- | ---: |"]
+        for g in analysis.protocol_gaps:
+            d = g.difference
+            ci = MISSING if d is None else f"[{d.ci_low * 100:+.{DECIMALS}f}, {d.ci_high * 100:+.{DECIMALS}f}]"
+            p = MISSING if d is None else f"{d.p_bootstrap:.4f}"
+            lines.append(f"| {g.task} | {number(g.paper)} | {number(g.shuffled)} | {g.gap:+.{DECIMALS}f} | {ci} | {p} |")
+        lines.append("")
+    for task in analysis.tasks:
+        lines += [
+            f"## {task.task}",
+            "",
+            f"{task.n_samples} samples ({task.n_errors} failed generations). Format compliance "
+            f"{number(task.format_compliance)}%, no answer {number(task.no_answer_rate)}%, mean response "
+            f"{task.mean_response_chars:.0f} characters ({task.mean_response_words:.0f} words).",
+            "",
+            f"Hardest classes by {task.metric} ({min(top_classes, len(task.per_class))} of {len(task.per_class)}):",
+            "",
+            "| class | samples | " + task.metric + " |",
+            "| --- | ---: | ---: |",
+            *(f"| {escape(c.name)} | {c.n} | {number(c.score)} |" for c in task.per_class[:top_classes]),
+            "",
+        ]
+        if task.confusions:
+            lines += ["Most frequent confusions (target answered as another class):", "",
+                      "| target | answered | count |", "| --- | --- | ---: |",
+                      *(f"| {escape(c.target)} | {escape(c.answer)} | {c.count} |" for c in task.confusions), ""]
+    return "\n".join(lines)

@@ -1,0 +1,289 @@
+"""The paper's table layouts, built from loaded runs (pure: no files, no plotting).
+
+Layout, mirrored from the paper's Tables 1, 2 and 6 (checked against the published table images):
+one block of columns per split, "Seen categories" then "Unseen categories", each with the six
+datasets in the paper's order (Air., Bird, Car, Dog, Flower, Pet) followed by their average, then a
+final "Avg." that is the mean of the two split averages. No harmonic mean: the paper reports none.
+Rows are grouped by model family (CLIP models, general MLLMs, reasoning MLLMs, trained checkpoints).
+An average is shown only when all the cells it averages exist, so a partial run never gets an
+average that looks comparable to a complete one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from finebench.leaderboard.collect import (
+    PAPER_SETTING,
+    MixedResultsError,
+    ReportedModel,
+    Run,
+    Setting,
+    TaskRun,
+    ensure_same_task,
+)
+
+DATASETS: tuple[tuple[str, str], ...] = (
+    ("aircraft", "Air."),
+    ("cub", "Bird"),
+    ("cars", "Car"),
+    ("dogs", "Dog"),
+    ("flowers", "Flower"),
+    ("pets", "Pet"),
+)
+SPLITS: tuple[tuple[str, str], ...] = (("seen", "Seen categories"), ("unseen", "Unseen categories"))
+FAMILY_GROUPS: tuple[tuple[str, str], ...] = (
+    ("clip", "CLIP Models"),
+    ("general-mllm", "General MLLMs"),
+    ("reasoning-mllm", "Reasoning MLLMs"),
+    ("trained", "Trained checkpoints"),
+    ("test", "Test models"),
+)
+DECIMALS = 2
+"""Display precision, as in the paper; ties for best/second are decided at this precision."""
+REPORTED = " (reported)"
+"""Suffix of the key and label of a row of paper-reported numbers."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    number: int
+    """The paper's table number."""
+    world: str
+    metric: str
+    title: str
+
+
+TABLE_SPECS: tuple[TableSpec, ...] = (
+    TableSpec(1, "closed", "accuracy", "Closed-world accuracy (%)"),
+    TableSpec(2, "open", "ss_relative", "Open-world SS_relative (%)"),
+    TableSpec(6, "open", "inclusion", "Open-world inclusion accuracy (%)"),
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    """``seen:cub`` for a task cell, ``seen:avg`` for a split average, ``avg`` for the overall one."""
+    label: str
+    split: str | None
+    dataset: str | None
+    members: tuple[str, ...] = ()
+    """Keys of the columns this one averages (empty for a task column)."""
+
+    @property
+    def is_average(self) -> bool:
+        return bool(self.members)
+
+
+def paper_columns() -> tuple[Column, ...]:
+    columns: list[Column] = []
+    split_averages = []
+    for split, _ in SPLITS:
+        keys = []
+        for dataset, label in DATASETS:
+            keys.append(f"{split}:{dataset}")
+            columns.append(Column(keys[-1], label, split, dataset))
+        columns.append(Column(f"{split}:avg", "Avg.", split, None, tuple(keys)))
+        split_averages.append(columns[-1].key)
+    columns.append(Column("avg", "Avg.", None, None, tuple(split_averages)))
+    return tuple(columns)
+
+
+COLUMNS = paper_columns()
+TASK_COLUMN_KEYS = frozenset(c.key for c in COLUMNS if not c.is_average)
+
+
+def task_column_key(dataset: str, split: str) -> str:
+    return f"{split}:{dataset}"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    """Unique within a table: the model name, with `` (reported)`` for reference rows."""
+    label: str
+    family: str
+    reported: bool
+    values: Mapping[str, float]
+    """Column key -> percent; a missing key is a missing cell."""
+    task_runs: Mapping[str, TaskRun] = field(default_factory=dict)
+    """Task column key -> the measured result behind it (empty for reported rows)."""
+    marks: Mapping[str, str] = field(default_factory=dict)
+    """Column key -> ``best`` or ``second`` (measured rows only)."""
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    """Column key -> 95% bootstrap interval in percent."""
+    significant: frozenset[str] = frozenset()
+    """Columns where this best row beats every runner-up significantly (paired bootstrap)."""
+    partial_columns: frozenset[str] = frozenset()
+    """Cells scored on a ``--limit`` sample, and averages over such cells: other items than the
+    full runs', so shown flagged but never ranked against them."""
+
+    @property
+    def sources(self) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys(t.results_path for t in self.task_runs.values()))
+
+
+@dataclass(frozen=True)
+class Table:
+    spec: TableSpec
+    setting: Setting
+    rows: tuple[Row, ...]
+    """In display order: grouped by family, in ``FAMILY_GROUPS`` order."""
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return COLUMNS
+
+    @property
+    def id(self) -> str:
+        return f"table{self.spec.number}-{self.setting.slug}"
+
+    def groups(self) -> list[tuple[str, list[Row]]]:
+        labels = dict(FAMILY_GROUPS)
+        order = [family for family, _ in FAMILY_GROUPS]
+        families = sorted({r.family for r in self.rows}, key=lambda f: (order.index(f) if f in order else len(order), f))
+        return [(labels.get(f, f), [r for r in self.rows if r.family == f]) for f in families]
+
+
+def with_averages(cells: Mapping[str, float], columns: Sequence[Column] = COLUMNS) -> dict[str, float]:
+    """Task cells plus every average whose members are all present (columns in dependency order)."""
+    values = dict(cells)
+    for column in columns:
+        if column.is_average and all(m in values for m in column.members):
+            values[column.key] = sum(values[m] for m in column.members) / len(column.members)
+    return values
+
+
+def partial_keys(task_runs: Mapping[str, TaskRun], columns: Sequence[Column] = COLUMNS) -> frozenset[str]:
+    partial = {key for key, task_run in task_runs.items() if task_run.partial}
+    for column in columns:
+        if column.is_average and partial.intersection(column.members):
+            partial.add(column.key)
+    return frozenset(partial)
+
+
+def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names: Mapping[str, str]) -> list[Row]:
+    """One row per model name; several runs of a model (e.g. closed and open tasks run apart) merge,
+    but two results for the same cell, or one column from different task versions, are an error."""
+    cells: dict[str, dict[str, TaskRun]] = {}
+    families: dict[str, str] = {}
+    first_in_column: dict[str, TaskRun] = {}
+    for run in runs:
+        for task_run in run.tasks.values():
+            key = task_column_key(task_run.dataset, task_run.split)
+            if task_run.setting != setting or task_run.world != spec.world or key not in TASK_COLUMN_KEYS:
+                continue
+            if spec.metric not in task_run.metrics:
+                continue
+            ensure_same_task(first_in_column.setdefault(key, task_run), task_run)
+            model_cells = cells.setdefault(run.model, {})
+            if key in model_cells:
+                raise MixedResultsError(
+                    f"model {run.model!r} has two results for {task_run.task} ({setting.label}): "
+                    f"{model_cells[key].results_path} and {task_run.results_path}; give only one"
+                )
+            model_cells[key] = task_run
+            families.setdefault(run.model, run.family)
+    return [
+        Row(
+            key=model,
+            label=names.get(model, model),
+            family=families[model],
+            reported=False,
+            values=with_averages({k: t.metrics[spec.metric] for k, t in model_cells.items()}),
+            task_runs=model_cells,
+            partial_columns=partial_keys(model_cells),
+        )
+        for model, model_cells in cells.items()
+    ]
+
+
+def reported_rows(spec: TableSpec, reported: Sequence[ReportedModel]) -> list[Row]:
+    rows = []
+    for model in reported:
+        cells = {
+            task_column_key(dataset, split): value
+            for (dataset, world, split), value in model.values.get(spec.metric, {}).items()
+            if world == spec.world and task_column_key(dataset, split) in TASK_COLUMN_KEYS
+        }
+        if cells:
+            rows.append(Row(model.name + REPORTED, model.label + REPORTED, model.family, True, with_averages(cells)))
+    return rows
+
+
+def interleave(measured: list[Row], reported: list[Row]) -> list[Row]:
+    """Measured rows in input order, each model's reported row right below its measured one (the
+    comparison a reader wants), remaining reported rows after them."""
+    pending = {r.key.removesuffix(REPORTED): r for r in reported}
+    ordered = []
+    for row in measured:
+        ordered.append(row)
+        if row.key in pending:
+            ordered.append(pending.pop(row.key))
+    return ordered + list(pending.values())
+
+
+def rank_marks(values: Mapping[str, float]) -> dict[str, str]:
+    """Dense ranking at display precision: every row tied for the best value is ``best``, every
+    row at the next distinct value ``second``. Nothing is marked with fewer than two values."""
+    if len(values) < 2:
+        return {}
+    rounded = {key: round(value, DECIMALS) for key, value in values.items()}
+    distinct = sorted(set(rounded.values()), reverse=True)
+    marks = {key: "best" for key, value in rounded.items() if value == distinct[0]}
+    if len(distinct) > 1:
+        marks.update({key: "second" for key, value in rounded.items() if value == distinct[1]})
+    return marks
+
+
+def with_marks(rows: list[Row], columns: Sequence[Column] = COLUMNS) -> list[Row]:
+    """Best/second marks per column among measured full-item rows; reported rows are reference
+    only and never take a mark away from a measured result."""
+    marks: dict[str, dict[str, str]] = {}
+    for column in columns:
+        values = {
+            r.key: r.values[column.key]
+            for r in rows
+            if not r.reported and column.key in r.values and column.key not in r.partial_columns
+        }
+        for row_key, mark in rank_marks(values).items():
+            marks.setdefault(row_key, {})[column.key] = mark
+    return [replace(r, marks=marks.get(r.key, {})) for r in rows]
+
+
+def build_table(
+    spec: TableSpec, setting: Setting, runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str]
+) -> Table:
+    rows = interleave(measured_rows(spec, setting, runs, names), reported_rows(spec, reported) if setting.is_paper else [])
+    family_order = [f for f, _ in FAMILY_GROUPS]
+    rows.sort(key=lambda r: family_order.index(r.family) if r.family in family_order else len(family_order))
+    return Table(spec, setting, tuple(with_marks(rows)))
+
+
+def settings_of(runs: Sequence[Run], with_reported: bool) -> list[Setting]:
+    """Settings present, the paper's first (it is the one reported numbers belong to)."""
+    settings = {t.setting for run in runs for t in run.tasks.values()}
+    if with_reported:
+        settings.add(PAPER_SETTING)
+    return sorted(settings, key=lambda s: (not s.is_paper, s.protocol, s.option_order or ""))
+
+
+def build_tables(runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str]) -> list[Table]:
+    """Every (setting, paper table) pair that has at least one row."""
+    tables = []
+    for setting in settings_of(runs, bool(reported)):
+        for spec in TABLE_SPECS:
+            table = build_table(spec, setting, runs, reported, names)
+            if table.rows:
+                tables.append(table)
+    return tables
+
+
+def unplaced_tasks(runs: Sequence[Run]) -> list[str]:
+    """Tasks whose dataset/split has no column in the paper layout (custom benchmark variants)."""
+    return sorted(
+        {t.task for run in runs for t in run.tasks.values() if task_column_key(t.dataset, t.split) not in TASK_COLUMN_KEYS}
+    )
