@@ -26,6 +26,8 @@ app = typer.Typer(
 data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
 app.add_typer(data_app, name="data")
 app.add_typer(leaderboard_app)  # `leaderboard`, `compare`, `analyze`
+train_app = typer.Typer(no_args_is_help=True, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
+app.add_typer(train_app, name="train")
 
 DEMO_MODEL = "tiny-qwen2.5-vl"
 DEMO_TASKS = "fgvr"
@@ -70,6 +72,8 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
     request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
     option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, or circular (CircularEval, 4 trials).")] = None,
+    strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot or icl (closed-world tasks; open-world ones run direct).")] = "direct",
+    icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
     Qwen2.5-VL on generated images in the release layout)."""
@@ -105,6 +109,8 @@ def run(
         cache_path=cache_path,
         request_order=request_order,
         option_order=option_order,
+        strategy=strategy,
+        icl_pool=icl_pool,
     )
     from finebench.session import run_model
 
@@ -255,6 +261,17 @@ def demo_data(
     from finebench.demo import write_demo_data_root
 
     typer.echo(str(write_demo_data_root(data_root, items_per_file)))
+
+
+@train_app.command("sft")
+def train_sft(
+    config: Annotated[Path, typer.Option("--config", "-c", help="SFT recipe, e.g. training/sft.yaml.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=1 output_dir=/tmp/x")] = None,
+) -> None:
+    """CoT SFT (Fine-R1 stage 1) from a YAML recipe; the output is a plain HF checkpoint."""
+    from finebench.commands.train_sft import sft_command
+
+    sft_command(config, overrides or [])
 
 
 def main() -> None:

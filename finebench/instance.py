@@ -26,13 +26,23 @@ class Request:
     gen_kwargs: Mapping[str, Any] = field(default_factory=dict)
     """Generation settings: ``do_sample``, ``max_new_tokens``, ``temperature``, ``seed``..."""
     system: str | None = None
+    demonstrations: tuple[tuple[Image, str], ...] = ()
+    """In-context examples (image, class name) shown before the query image, in this order."""
+
+    def images(self) -> list[Image]:
+        """Every image of the request in the order the messages show them (demonstrations first)."""
+        return [image for image, _ in self.demonstrations] + [self.image]
 
     def messages(self) -> list[dict[str, Any]]:
-        """Chat messages in the transformers/OpenAI multimodal layout: image first, then text."""
-        user = {
-            "role": "user",
-            "content": [{"type": "image", "image": self.image}, {"type": "text", "text": self.prompt}],
-        }
+        """Chat messages in the transformers/OpenAI multimodal layout: one user turn holding the
+        demonstrations (image, then its label), then the query image, then the prompt."""
+        content: list[dict[str, Any]] = []
+        for number, (image, label) in enumerate(self.demonstrations, start=1):
+            content.append({"type": "image", "image": image})
+            content.append({"type": "text", "text": f"Example {number}: this is a {label}."})
+        content.append({"type": "image", "image": self.image})
+        content.append({"type": "text", "text": self.prompt})
+        user = {"role": "user", "content": content}
         if self.system is None:
             return [user]
         return [{"role": "system", "content": [{"type": "text", "text": self.system}]}, user]

@@ -38,5 +38,23 @@ def render_prompt(template: str, item: Item, options: tuple[str, ...]) -> str:
     return template.format(question=item.question, options=str(list(options)))
 
 
-def prompt_hash(prompt: str, image_path: str) -> str:
-    return hashlib.sha256(f"{image_path}\0{prompt}".encode()).hexdigest()[:16]
+ZERO_SHOT_COT_SUFFIX = "Let's think step by step."
+STRATEGIES = ("direct", "zero-shot-cot", "icl")
+"""Inference strategies (paper §5.3): ``direct`` is the task's own prompt; ``zero-shot-cot``
+appends "Let's think step by step." to closed-world prompts; ``icl`` shows one labelled training
+image per seen-class candidate before the query (closed world). Open-world tasks have no options
+to reason over or demonstrate, so they always run ``direct``."""
+
+
+def applied_strategy(strategy: str, world: str) -> str:
+    return strategy if world == "closed" else "direct"
+
+
+def apply_strategy(prompt: str, strategy: str) -> str:
+    return f"{prompt} {ZERO_SHOT_COT_SUFFIX}" if strategy == "zero-shot-cot" else prompt
+
+
+def prompt_hash(prompt: str, image_path: str, demonstrations: tuple[tuple[str, str], ...] = ()) -> str:
+    """Identity of what the model sees: the prompt text and every image path with its label."""
+    shown = "\0".join(f"{path}\1{label}" for path, label in demonstrations)
+    return hashlib.sha256(f"{image_path}\0{prompt}\0{shown}".encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,15 @@ from finebench.fsutil import atomic_write_json, atomic_write_jsonl
 from finebench.instance import Request
 from finebench.items import RELEASE_OPTION_COUNT, Item, load_items
 from finebench.models.cards import ModelCard
-from finebench.prompts import option_seed, prompt_hash, render_prompt, shown_options
+from finebench.prompts import (
+    STRATEGIES,
+    applied_strategy,
+    apply_strategy,
+    option_seed,
+    prompt_hash,
+    render_prompt,
+    shown_options,
+)
 from finebench.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, SampleScore, aggregate, score_samples
 from finebench.scoring.encoders import CachedEncoder, TextEncoder, load_text_encoder
@@ -57,6 +65,11 @@ class RunConfig:
     option_order: str | None = None
     """Override of the protocol's option order; ``circular`` asks each item once per ground-truth
     position (trials = number of options) to measure position bias."""
+    strategy: str = "direct"
+    """Inference strategy: ``direct``, ``zero-shot-cot`` or ``icl`` (see ``finebench.prompts``)."""
+    icl_pool: Path | None = None
+    """JSONL of seen-class training images (``image_path``, ``class_name``; paths relative to the
+    data root) that ``icl`` draws its demonstrations from, e.g. a ``*_fewshot_train.jsonl``."""
 
     def resolved_cache_path(self) -> Path:
         return self.cache_path or self.output_path / "responses.sqlite"
@@ -74,6 +87,8 @@ class PlannedSample:
     prompt_hash: str
     gen_kwargs: dict[str, Any]
     key: str
+    demonstrations: tuple[tuple[str, str], ...] = ()
+    """(image path, class name) examples shown before the query, for in-context learning."""
 
 
 @dataclass
@@ -126,6 +141,8 @@ def plan_task(
     task_hash: str,
     gen_overrides: dict[str, Any],
     option_order: str | None = None,
+    strategy: str = "direct",
+    demo_pool: Mapping[str, Sequence[str]] | None = None,
 ) -> list[PlannedSample]:
     """Every (item, trial) request of a task, in (doc_id, trial) order.
 
@@ -133,6 +150,7 @@ def plan_task(
     trials, so such trials share one cache key (one generation); sampled trials never do.
     """
     order = option_order or task.protocols[protocol].option_order
+    template = apply_strategy(task.prompt, strategy)
     base_kwargs = {**task.generation, **gen_overrides}
     sampling = bool(base_kwargs.get("do_sample", False))
     planned = []
@@ -141,12 +159,24 @@ def plan_task(
             trial_seed = seed + trial
             shuffle_seed = option_seed(seed, trial, item.doc_id) if order == "shuffled" else None
             options = shown_options(item, order, seed=shuffle_seed or 0, trial=trial)
-            prompt = render_prompt(task.prompt, item, options)
-            p_hash = prompt_hash(prompt, item.image_path)
+            prompt = render_prompt(template, item, options)
+            demos = _demonstrations(options, demo_pool, seed, item) if strategy == "icl" else ()
+            p_hash = prompt_hash(prompt, item.image_path, demos)
             gen_kwargs = {**base_kwargs, "seed": trial_seed} if sampling else dict(base_kwargs)
             key = response_key(model_fingerprint, task_hash, item.doc_id, trial if sampling else None, gen_kwargs, p_hash)
-            planned.append(PlannedSample(item, trial, options, shuffle_seed, prompt, p_hash, gen_kwargs, key))
+            planned.append(PlannedSample(item, trial, options, shuffle_seed, prompt, p_hash, gen_kwargs, key, demos))
     return planned
+
+
+def _demonstrations(
+    options: tuple[str, ...], pool: Mapping[str, Sequence[str]] | None, seed: int, item: Item
+) -> tuple[tuple[str, str], ...]:
+    from finebench.strategies.icl import select_demonstrations
+
+    if pool is None:
+        raise FinebenchError("the icl strategy needs --icl-pool (a JSONL of seen-class training images)")
+    chosen = select_demonstrations(options, set(pool), pool, seed, item.doc_id, exclude=item.image_path)
+    return tuple((path, label) for path, label in chosen)
 
 
 def order_pending(pending: list[PlannedSample], order: str, seed: int) -> list[PlannedSample]:
@@ -179,6 +209,10 @@ class Evaluator:
             raise FinebenchError(f"unknown request order {config.request_order!r}; choose one of {', '.join(REQUEST_ORDERS)}")
         if config.option_order is not None and config.option_order not in OPTION_ORDERS:
             raise FinebenchError(f"unknown option order {config.option_order!r}; choose one of {', '.join(OPTION_ORDERS)}")
+        if config.strategy not in STRATEGIES:
+            raise FinebenchError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if config.strategy == "icl" and config.icl_pool is None:
+            raise FinebenchError("the icl strategy needs --icl-pool (a JSONL of seen-class training images)")
         if config.batch_size < 1:
             raise FinebenchError("--batch-size must be >= 1")
         self.config = config
@@ -190,12 +224,17 @@ class Evaluator:
         self.progress = progress
         self.fingerprint = adapter.fingerprint()
         self._encoder: TextEncoder | None = None
+        self._demo_pool: Mapping[str, Sequence[str]] | None = None
 
     # ---- whole run -------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         names = self.index.expand(list(self.config.tasks))
         tasks = [self.index.load(name) for name in names]  # validate every YAML before any work
         self._check_adapter_supports(tasks)
+        if self.config.strategy == "icl":
+            from finebench.strategies.icl import load_demo_pool
+
+            self._demo_pool = load_demo_pool(self.config.icl_pool)
         if any("ss_relative" in effective_metrics(t, self.config.metrics) for t in tasks):
             self._encoder = CachedEncoder(self.encoder_loader(self.config.ss_encoder))
         results: dict[str, Any] = self._results_skeleton()
@@ -244,6 +283,8 @@ class Evaluator:
                 "ss_encoder": c.ss_encoder if self._encoder is not None else None,
                 "request_order": c.request_order,
                 "option_order": c.option_order,
+                "strategy": c.strategy,
+                "icl_pool": str(c.icl_pool) if c.icl_pool else None,
             },
             "results": {},
             "groups": {},
@@ -273,6 +314,7 @@ class Evaluator:
         planned = plan_task(
             task, items, protocol=protocol, seed=seed, trials=trials, model_fingerprint=self.fingerprint,
             task_hash=task_hash, gen_overrides=dict(self.card.generation), option_order=c.option_order,
+            strategy=applied_strategy(c.strategy, task.world), demo_pool=self._demo_pool,
         )
         responses, errors = self._responses(task, planned, cache, seed)
         summary, samples = self._score(task, protocol, metrics, trials, planned, responses, errors)
@@ -286,6 +328,7 @@ class Evaluator:
             "split": task.split,
             "protocol": protocol,
             "option_order": c.option_order or task.protocols[protocol].option_order,
+            "strategy": applied_strategy(c.strategy, task.world),
             "metrics": list(metrics),
             "n_items_total": len(all_items),
             "seeds": [seed + t for t in range(trials)],
@@ -329,12 +372,13 @@ class Evaluator:
     def _run_batch(
         self, task: TaskConfig, batch: list[PlannedSample], pool: ThreadPoolExecutor
     ) -> tuple[dict[str, str], dict[str, str]]:
-        paths = [self.config.data_root / s.item.image_path for s in batch]
-        loaded = list(pool.map(self._try_load, paths))
+        loaded = list(pool.map(lambda s: self._try_load_all([s.item.image_path, *(p for p, _ in s.demonstrations)]), batch))
         failed = {s.key: err for s, (_, err) in zip(batch, loaded) if err is not None}
-        ready = [(s, img) for s, (img, err) in zip(batch, loaded) if err is None]
+        ready = [(s, images) for s, (images, err) in zip(batch, loaded) if err is None]
         requests = [
-            Request(task.name, s.item.doc_id, s.trial, s.prompt, img, s.options, s.gen_kwargs) for s, img in ready
+            Request(task.name, s.item.doc_id, s.trial, s.prompt, images[0], s.options, s.gen_kwargs,
+                    demonstrations=tuple(zip(images[1:], (label for _, label in s.demonstrations))))
+            for s, images in ready
         ]
         try:
             outputs = self._ask(requests)
@@ -349,13 +393,18 @@ class Evaluator:
                     failed[sample.key] = f"generation failed: {type(exc).__name__}: {exc}"
         return fresh, failed
 
-    def _try_load(self, path: Path) -> tuple[Any, str | None]:
-        try:
-            return self.image_loader(path), None
-        except FileNotFoundError:
-            return None, f"image not found: {path}"
-        except Exception as exc:
-            return None, f"cannot decode image {path}: {type(exc).__name__}: {exc}"
+    def _try_load_all(self, relative_paths: list[str]) -> tuple[list[Any], str | None]:
+        """All images of one request, or the first failure (a request is only sent whole)."""
+        images = []
+        for relative in relative_paths:
+            path = self.config.data_root / relative
+            try:
+                images.append(self.image_loader(path))
+            except FileNotFoundError:
+                return [], f"image not found: {path}"
+            except Exception as exc:
+                return [], f"cannot decode image {path}: {type(exc).__name__}: {exc}"
+        return images, None
 
     def _ask(self, requests: list[Request]) -> list[str]:
         if not requests:
@@ -409,6 +458,7 @@ def sample_row(sample: PlannedSample, response: str | None, error: str | None, s
         "image_path": sample.item.image_path,
         "options": list(sample.options),
         "option_seed": sample.option_seed,
+        "demonstrations": [list(d) for d in sample.demonstrations],
         "target": sample.item.ground_truth,
         "response": response,
         "answer": score.answer,

@@ -17,3 +17,55 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     can point the default cache root at ``tiny_model_dir.parents[1]`` and reuse it by name.
     """
     return resolve_builtin("tiny-qwen2.5-vl", cache_root=tmp_path_factory.mktemp("finebench-cache"))
+
+
+@pytest.fixture(scope="session")
+def tapo_stage2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four Stage-2 triplets (released JSON format, relative image paths) over generated images.
+
+    Anchor, positive and negative have different sizes, hence different numbers of image tokens,
+    so every re-encoding and re-padding path of TAPO is exercised.
+    """
+    from finebench.demo import demo_image
+    from finebench.training.formats import Stage2Sample, write_stage2
+
+    root = tmp_path_factory.mktemp("tapo-stage2")
+    names = ("Laysan Albatross", "Sooty Albatross", "Crested Auklet", "Least Auklet")
+    samples = []
+    for c, name in enumerate(names):
+        paths = []
+        odd = c % 2
+        for role, cls, size in (("anchor", c, (56, 84) if odd else (56, 42)), ("positive", c, (84, 84)),
+                                ("negative", (c + 1) % 4, (84, 56) if odd else (42, 70))):
+            demo_image(cls, len(paths), size).save(root / f"{c}_{role}.png")
+            paths.append(f"{c}_{role}.png")
+        samples.append(Stage2Sample("<image>What is the species of the bird in this image?", name, *paths))
+    write_stage2(root / "stage2.json", samples)
+    return root / "stage2.json"
+
+
+@pytest.fixture(scope="session")
+def fgvr_train_root(tmp_path_factory: pytest.TempPathFactory):
+    """A CUB-like manifest of 6 classes (3 train + 2 test images each) with generated images.
+
+    Each class has a solid colour, so colour is a ground truth of visual similarity: classes 0/1
+    are reds, 2/3 blues, 4/5 greens (pairs of look-alikes). Image sizes differ per image, so
+    resizing code has something to do. Returns ``(data_root, manifest)``.
+    """
+    from PIL import Image, ImageDraw
+
+    from finebench.data.manifest import Manifest, ManifestRecord
+
+    colours = ((230, 20, 20), (200, 50, 40), (20, 20, 230), (40, 50, 200), (20, 230, 20), (50, 200, 40))
+    names = ("Red Cardinal", "Scarlet Tanager", "Blue Jay", "Indigo Bunting", "Green Jay", "Green Kingfisher")
+    root = tmp_path_factory.mktemp("fgvr-train-root")
+    records = []
+    for c, (name, colour) in enumerate(zip(names, colours)):
+        for j, split in enumerate(("train", "train", "train", "test", "test")):
+            rel = f"bird_200/images/{c + 1:03d}.{name.replace(' ', '_')}/{name.replace(' ', '_')}_{j}.jpg"
+            image = Image.new("RGB", (40 + 6 * j, 30 + 4 * c), colour)
+            ImageDraw.Draw(image).line([(0, j * 5), (39, 29)], fill=(255, 255, 255), width=2)
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            image.save(root / rel, quality=95)
+            records.append(ManifestRecord(rel, name, split))
+    return root, Manifest("cub", tuple(records), names)

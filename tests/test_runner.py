@@ -67,7 +67,7 @@ def test_results_and_samples_follow_the_documented_schema(data_root, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "samples_cub_closed_seen.jsonl").read_text().splitlines()]
     assert len(rows) == 12
     assert set(rows[0]) == {"doc_id", "trial", "prompt_hash", "image_path", "options", "option_seed", "target",
-                            "response", "answer", "no_answer", "scores", "error"}
+                            "response", "answer", "no_answer", "scores", "error", "demonstrations"}
     assert rows[0]["scores"] == {"accuracy": 1.0}
 
 
@@ -226,3 +226,29 @@ def test_circular_option_order_puts_the_ground_truth_in_every_position(data_root
         evaluate(data_root, tmp_path / "x", tasks=("cub_closed_seen",), option_order="circular", trials=3)
     with pytest.raises(FinebenchError, match="closed-world"):
         evaluate(data_root, tmp_path / "y", tasks=("cub_open_seen",), option_order="circular")
+
+
+def test_zero_shot_cot_appends_the_phrase_to_closed_world_prompts_only(data_root, tmp_path):
+    seen: dict[str, str] = {}
+
+    def record(request):
+        seen[request.task] = request.prompt
+        return f"<answer>{request.options[0]}</answer>"
+
+    results, _ = evaluate(data_root, tmp_path, adapter=ScriptedAdapter(record), strategy="zero-shot-cot",
+                          tasks=("cub_closed_seen", "cub_open_seen"))
+    assert seen["cub_closed_seen"].endswith("<answer>choice</answer>. Let's think step by step.")
+    assert "step by step" not in seen["cub_open_seen"]
+    assert results["tasks"]["cub_closed_seen"]["strategy"] == "zero-shot-cot"
+    assert results["tasks"]["cub_open_seen"]["strategy"] == "direct"
+    assert results["config"]["strategy"] == "zero-shot-cot"
+    # a different prompt is a different request: the direct run's cache entries are not reused
+    _, direct = evaluate(data_root, tmp_path, tasks=("cub_closed_seen",))
+    assert direct.n_generated == 6
+
+
+def test_unknown_strategy_and_icl_without_a_pool_are_refused(data_root, tmp_path):
+    with pytest.raises(FinebenchError, match="unknown strategy"):
+        evaluate(data_root, tmp_path, strategy="few-shot")
+    with pytest.raises(FinebenchError, match="--icl-pool"):
+        evaluate(data_root, tmp_path, strategy="icl")

@@ -1,0 +1,1 @@
+"""Training kit: Fine-R1 training data (few-shot sets, triplets, CoT), CoT SFT and TAPO, on top of TRL."""

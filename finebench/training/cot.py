@@ -1,0 +1,417 @@
+"""Chain-of-thought SFT data from a teacher MLLM (Fine-R1 §4.2), for one image per seen class.
+
+1. Visual concepts: the teacher captions the image several times (sampled); the comma-separated
+   attribute phrases that several captions agree on are kept, most agreed first. Agreement is the
+   relevance filter: a phrase one sample invents is usually a hallucination.
+2. Structured CoT: the teacher answers a prompt that asks for ``<analysis>``, ``<options>``
+   (its own candidate sub-categories), ``<comparison>`` and ``<prediction>``, given the concepts.
+   The ground truth is never shown to the teacher: the reasoning must reach it by itself.
+3. Rejection sampling: up to ``max_tries`` samples per image until one is kept. A try is kept only
+   if it is entirely in one language (a teacher drifting into another script is a known failure),
+   has all four sections, predicts the ground truth exactly (up to case, underscores and
+   whitespace) and lists it among its own candidates. An image without a kept try is rejected.
+4. Conversion to the release's SFT format: ``<think>`` with the four sections as plain-text
+   headings, then ``<answer>LABEL</answer>`` with the dataset's spelling of the label.
+
+Every teacher response is stored in a ResponseCache keyed by teacher, stage, image, prompt, try
+and generation settings, one transaction per batch, so an interrupted run resumes where it
+stopped and a finished run re-runs without asking the teacher anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finebench.adapters.base import Adapter
+from finebench.cache import ResponseCache, response_key
+from finebench.data.manifest import ManifestRecord
+from finebench.errors import FinebenchError
+from finebench.fsutil import atomic_write_json
+from finebench.instance import Request
+from finebench.prompts import prompt_hash
+from finebench.training.fewshot import TrainingSet
+from finebench.training.formats import (
+    IMAGE_MARKER,
+    STAGE1_SYSTEM_PROMPT,
+    SampleProblem,
+    Stage1Sample,
+    enforce_policy,
+    load_rgb,
+    write_stage1,
+)
+
+CAPTION_PROMPT = (
+    "Describe the {noun} in this image in detail. List its visible attributes (overall shape and size, "
+    "colours, patterns and distinctive parts) as short phrases separated by commas."
+)
+
+COT_PROMPT = (
+    "Question: {question}\n"
+    "Visual concepts noticed in this image: {concepts}.\n\n"
+    "Identify the exact sub-category of the {noun} in the image. Reason in four parts, each inside its tags:\n"
+    "<analysis>the visual features of the {noun} that tell its sub-category apart, building on the concepts above"
+    "</analysis>\n"
+    "<options>four candidate sub-categories that share these features, one per line</options>\n"
+    "<comparison>each candidate checked against the observed features, one at a time</comparison>\n"
+    "<prediction>the name of the single best-matching candidate, and nothing else</prediction>"
+)
+
+SECTIONS = ("analysis", "options", "comparison", "prediction")
+CAPTION_TASK = "cot-captions"
+REASONING_TASK = "cot-reasoning"
+STAGE1_FILE = "stage1_cot.json"
+REPORT_FILE = "cot_report.json"
+
+# Why a try was rejected; the report counts them.
+MIXED_LANGUAGE = "mixed_language"
+MALFORMED = "malformed"
+WRONG_PREDICTION = "wrong_prediction"
+NOT_AMONG_OPTIONS = "prediction_not_among_options"
+
+_BULLET = re.compile(r"^\s*(?:(?:[-*•]|\d+[.)])\s*)+")
+
+
+@dataclass(frozen=True)
+class CotSettings:
+    noun: str
+    """The super-category as the prompts name it: bird, car, aircraft, dog, flower, pet."""
+    questions: tuple[str, ...]
+    """Finished question strings; one is drawn per image (seeded) for the user turn."""
+    n_captions: int = 5
+    min_support: int = 2
+    """A concept must appear in this many captions to be kept."""
+    max_concepts: int = 10
+    max_tries: int = 8
+    images_per_class: int = 1
+    caption_generation: dict[str, Any] = field(
+        default_factory=lambda: {"do_sample": True, "temperature": 0.7, "max_new_tokens": 256}
+    )
+    cot_generation: dict[str, Any] = field(
+        default_factory=lambda: {"do_sample": True, "temperature": 0.7, "max_new_tokens": 2048}
+    )
+    seed: int = 0
+    batch_size: int = 8
+    on_bad_sample: str = "error"
+
+    def __post_init__(self) -> None:
+        if not self.questions:
+            raise FinebenchError("CoT construction needs at least one question")
+        for name in ("n_captions", "min_support", "max_concepts", "max_tries", "images_per_class", "batch_size"):
+            if getattr(self, name) < 1:
+                raise FinebenchError(f"CotSettings.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class StructuredCot:
+    analysis: str
+    options: tuple[str, ...]
+    comparison: str
+    prediction: str
+
+
+@dataclass
+class CotOutcome:
+    index: int
+    image_path: str
+    label: str
+    concepts: list[str]
+    kept: bool
+    rejections: list[str]
+    """The rejection reason of every failed try, in order."""
+
+
+@dataclass
+class CotReport:
+    kept: int
+    rejected: int
+    rejections: dict[str, int]
+    """Failed tries by reason, over all images."""
+    problems: list[SampleProblem]
+    """Images that could not be processed (missing files); indices refer to the job list."""
+    outcomes: list[CotOutcome]
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    record: ManifestRecord
+    question: str
+
+
+# ---- pure steps ----------------------------------------------------------------------------------
+
+
+def normalise_label(text: str) -> str:
+    """Case, underscores, runs of whitespace and a final full stop do not distinguish labels."""
+    return " ".join(text.replace("_", " ").split()).casefold().rstrip(".").strip()
+
+
+def split_concepts(caption: str) -> list[str]:
+    """Attribute phrases of one caption: split on commas, semicolons, lines and sentence ends,
+    bullets and numbering removed, lower-cased."""
+    phrases = []
+    for part in re.split(r"[,;\n]|\.(?:\s|$)", caption):
+        phrase = " ".join(_BULLET.sub("", part).strip(" .:*\"'").split()).lower()
+        if len(phrase) > 1:
+            phrases.append(phrase)
+    return phrases
+
+
+def aggregate_concepts(captions: Sequence[str], min_support: int, max_concepts: int) -> list[str]:
+    """Phrases named by at least ``min_support`` captions, most supported first (ties: first
+    mention). When the captions agree on nothing, the most mentioned phrases are the best there is."""
+    support: Counter[str] = Counter()
+    first_seen: dict[str, int] = {}
+    for caption in captions:
+        for phrase in dict.fromkeys(split_concepts(caption)):
+            support[phrase] += 1
+            first_seen.setdefault(phrase, len(first_seen))
+    ranked = sorted(support, key=lambda p: (-support[p], first_seen[p]))
+    agreed = [p for p in ranked if support[p] >= min_support]
+    return (agreed or ranked)[:max_concepts]
+
+
+def is_mixed_language(text: str) -> bool:
+    """True if any letter is outside the Latin script (the prompts and labels are English)."""
+    return any(ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN") for ch in text)
+
+
+def parse_structured_cot(text: str) -> StructuredCot:
+    """The four tagged sections; ValueError names the first missing or empty one."""
+    parts = {}
+    for tag in SECTIONS:
+        match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.DOTALL)
+        if match is None or not match.group(1).strip():
+            raise ValueError(f"missing or empty <{tag}>")
+        parts[tag] = match.group(1).strip()
+    lines = [_BULLET.sub("", line).strip() for line in parts["options"].splitlines()]
+    options = tuple(line for line in lines if line)
+    return StructuredCot(parts["analysis"], options, parts["comparison"], parts["prediction"])
+
+
+def judge_try(text: str, label: str) -> tuple[StructuredCot | None, str | None]:
+    """(the parsed CoT, None) if the try is kept, else (None, the rejection reason)."""
+    if is_mixed_language(text):
+        return None, MIXED_LANGUAGE
+    try:
+        cot = parse_structured_cot(text)
+    except ValueError:
+        return None, MALFORMED
+    target = normalise_label(label)
+    if normalise_label(cot.prediction) != target:
+        return None, WRONG_PREDICTION
+    if target not in {normalise_label(o) for o in cot.options}:
+        return None, NOT_AMONG_OPTIONS
+    return cot, None
+
+
+def to_stage1(cot: StructuredCot, label: str, question: str, image_path: str) -> Stage1Sample:
+    """The release's SFT layout: sections as plain-text headings inside ``<think>``."""
+    candidates = "\n".join(f"- {option}" for option in cot.options)
+    think = (
+        f"Analysis of Visual Features:\n{cot.analysis}\n\n"
+        f"Candidate Subcategories:\n{candidates}\n\n"
+        f"Comparison Process:\n{cot.comparison}\n\n"
+        f"The prediction is: {cot.prediction}"
+    )
+    return Stage1Sample(
+        prompt=IMAGE_MARKER + question,
+        response=f"<think>\n{think}\n</think>\n\n<answer>{label}</answer>",
+        images=(image_path,),
+        system=STAGE1_SYSTEM_PROMPT,
+    )
+
+
+# ---- the pipeline --------------------------------------------------------------------------------
+
+
+def _jobs(training_set: TrainingSet, settings: CotSettings) -> list[_Job]:
+    jobs = []
+    for records in training_set.by_class().values():
+        for record in records[: settings.images_per_class]:
+            question = random.Random(f"{settings.seed}:{record.image_path}").choice(settings.questions)
+            jobs.append(_Job(len(jobs), record, question))
+    return jobs
+
+
+class _Teacher:
+    """Asks the teacher through the cache: cached responses are served, the rest generated in
+    batches and stored batch by batch."""
+
+    def __init__(self, adapter: Adapter, cache: ResponseCache, batch_size: int) -> None:
+        self.adapter = adapter
+        self.cache = cache
+        self.batch_size = batch_size
+        self.fingerprint = adapter.fingerprint()
+
+    def ask(self, stage: str, template: str, requests: list[tuple[Request, str]]) -> list[str]:
+        """``requests`` are (request, image path) pairs; responses come back in order."""
+        stage_hash = hashlib.sha256(f"{stage}\0{template}".encode()).hexdigest()[:16]
+        # Keyed by image path (in the prompt hash), not by position (doc_id 0), so a run over a
+        # changed class list still reuses every answer it already has.
+        keys = [
+            response_key(self.fingerprint, stage_hash, 0, r.trial, dict(r.gen_kwargs), prompt_hash(r.prompt, path))
+            for r, path in requests
+        ]
+        found = self.cache.get_many(keys)
+        pending = [i for i, key in enumerate(keys) if key not in found]
+        for start in range(0, len(pending), self.batch_size):
+            chunk = pending[start : start + self.batch_size]
+            outputs = self.adapter.generate([requests[i][0] for i in chunk])
+            if len(outputs) != len(chunk):
+                raise FinebenchError(f"teacher returned {len(outputs)} responses for {len(chunk)} requests")
+            rows = [(keys[i], self.fingerprint, stage, requests[i][0].doc_id, requests[i][0].trial, out)
+                    for i, out in zip(chunk, outputs, strict=True)]
+            self.cache.put_many(rows)
+            found.update({keys[i]: out for i, out in zip(chunk, outputs, strict=True)})
+        return [found[key] for key in keys]
+
+
+def build_cot_data(
+    training_set: TrainingSet,
+    data_root: Path,
+    teacher: Adapter,
+    out_dir: Path,
+    settings: CotSettings,
+    *,
+    cache_path: Path | None = None,
+    progress: Any = None,
+) -> tuple[list[Stage1Sample], CotReport]:
+    """Write ``out_dir/stage1_cot.json`` (release SFT format) and ``out_dir/cot_report.json``.
+
+    ``teacher`` is any text adapter; its responses are cached in ``cache_path`` [default:
+    ``out_dir/teacher.sqlite``]. ``progress`` is anything with rich's ``add_task``/``advance``
+    [default: a rich progress bar on stderr]. Image paths in the output are relative to
+    ``data_root``, as in the released file, so SFT takes ``image_root: data_root``.
+    """
+    if teacher.output != "text":
+        raise FinebenchError(f"the CoT teacher must generate text; {type(teacher).__name__} scores options")
+    data_root, out_dir = Path(data_root), Path(out_dir)
+    all_jobs = _jobs(training_set, settings)
+    problems = [
+        SampleProblem(job.index, f"image not found: {data_root / job.record.image_path}")
+        for job in all_jobs
+        if not (data_root / job.record.image_path).is_file()
+    ]
+    jobs: list[_Job] = enforce_policy(all_jobs, problems, settings.on_bad_sample, f"{training_set.dataset} CoT data")
+    images = {job.index: load_rgb(data_root / job.record.image_path) for job in jobs}
+
+    bar = _progress_bar() if progress is None else nullcontext(progress)
+    with ResponseCache(cache_path or out_dir / "teacher.sqlite") as cache, bar as progress:
+        teacher_cache = _Teacher(teacher, cache, settings.batch_size)
+        concepts = _concepts(teacher_cache, jobs, images, settings, progress)
+        outcomes, kept = _reason(teacher_cache, jobs, images, concepts, settings, progress)
+
+    samples = [to_stage1(cot, job.record.class_name, job.question, job.record.image_path) for job, cot in kept]
+    rejections = Counter(reason for o in outcomes for reason in o.rejections)
+    report = CotReport(len(samples), len(outcomes) - len(samples), dict(rejections), problems, outcomes)
+    write_stage1(out_dir / STAGE1_FILE, samples)
+    atomic_write_json(out_dir / REPORT_FILE, _report_json(training_set, report))
+    return samples, report
+
+
+def _progress_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True))
+
+
+def _concepts(
+    teacher: _Teacher, jobs: list[_Job], images: dict[int, Any], settings: CotSettings, progress: Any
+) -> dict[int, list[str]]:
+    prompt = CAPTION_PROMPT.format(noun=settings.noun)
+    requests = [
+        (
+            Request(CAPTION_TASK, job.index, c, prompt, images[job.index], (),
+                    {**settings.caption_generation, "seed": settings.seed + c}),
+            job.record.image_path,
+        )
+        for job in jobs
+        for c in range(settings.n_captions)
+    ]
+    bar = progress.add_task("visual concepts", total=len(jobs)) if progress is not None else None
+    captions = teacher.ask(CAPTION_TASK, CAPTION_PROMPT, requests)
+    if bar is not None:
+        progress.advance(bar, len(jobs))
+    n = settings.n_captions
+    return {
+        job.index: aggregate_concepts(captions[i * n : (i + 1) * n], settings.min_support, settings.max_concepts)
+        for i, job in enumerate(jobs)
+    }
+
+
+def _reason(
+    teacher: _Teacher,
+    jobs: list[_Job],
+    images: dict[int, Any],
+    concepts: dict[int, list[str]],
+    settings: CotSettings,
+    progress: Any,
+) -> tuple[list[CotOutcome], list[tuple[_Job, StructuredCot]]]:
+    """Round ``t`` asks try ``t`` of every image still without a kept try, in one batch."""
+    outcomes = {
+        job.index: CotOutcome(job.index, job.record.image_path, job.record.class_name, concepts[job.index], False, [])
+        for job in jobs
+    }
+    kept: dict[int, StructuredCot] = {}
+    bar = progress.add_task("chain-of-thought", total=len(jobs)) if progress is not None else None
+    for attempt in range(settings.max_tries):
+        pending = [job for job in jobs if job.index not in kept]
+        if not pending:
+            break
+        gen = {**settings.cot_generation, "seed": settings.seed + attempt}
+        requests = [
+            (
+                Request(REASONING_TASK, job.index, attempt, _cot_prompt(job, concepts[job.index], settings.noun),
+                        images[job.index], (), gen),
+                job.record.image_path,
+            )
+            for job in pending
+        ]
+        for job, text in zip(pending, teacher.ask(REASONING_TASK, COT_PROMPT, requests), strict=True):
+            cot, reason = judge_try(text, job.record.class_name)
+            if cot is None:
+                outcomes[job.index].rejections.append(reason)
+            else:
+                kept[job.index] = cot
+                outcomes[job.index].kept = True
+        if bar is not None:
+            progress.advance(bar, len(pending) - sum(1 for job in jobs if job.index not in kept))
+    if bar is not None:
+        progress.advance(bar, len(jobs) - len(kept))  # the rejected ones are done too
+    return [outcomes[job.index] for job in jobs], [(job, kept[job.index]) for job in jobs if job.index in kept]
+
+
+def _cot_prompt(job: _Job, concepts: list[str], noun: str) -> str:
+    return COT_PROMPT.format(question=job.question, concepts=", ".join(concepts) or "none", noun=noun)
+
+
+def _report_json(training_set: TrainingSet, report: CotReport) -> dict[str, Any]:
+    return {
+        "dataset": training_set.dataset,
+        "kept": report.kept,
+        "rejected": report.rejected,
+        "rejections": report.rejections,
+        "problems": [{"index": p.index, "reason": p.reason} for p in report.problems],
+        "images": [
+            {
+                "image_path": o.image_path,
+                "label": o.label,
+                "kept": o.kept,
+                "tries": len(o.rejections) + int(o.kept),
+                "rejections": o.rejections,
+                "concepts": o.concepts,
+            }
+            for o in report.outcomes
+        ],
+    }
