@@ -274,6 +274,17 @@ def train_sft(
     sft_command(config, overrides or [])
 
 
+@train_app.command("tapo")
+def train_tapo(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TAPO recipe, e.g. training/tapo.yaml.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=2 output_dir=/tmp/x")] = None,
+) -> None:
+    """TAPO (Fine-R1 stage 2) from a YAML recipe; the output is a plain HF checkpoint."""
+    from finebench.commands.train_tapo import tapo_command
+
+    tapo_command(config, overrides or [])
+
+
 def main() -> None:
     try:
         app()

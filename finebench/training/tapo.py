@@ -1,0 +1,510 @@
+"""TAPO on top of TRL's ``GRPOTrainer``: generation, rewards, vLLM and distributed plumbing stay
+TRL's; this subclass changes what a group is, which groups are kept, which image each rollout is
+scored on, and the loss.
+
+One training step, per device:
+
+1. The sampler hands over prompts repeated ``G = n1 + n2`` times. Rows ``0..n1-1`` of each group are
+   sampled on the anchor image and rows ``n1..G-1`` on the positive image (``_rollout_rows``).
+2. TRL generates and scores them; the group's rewards are normalised together (Eq. 1).
+3. Dynamic sampling: groups whose rollouts all scored the same are dropped and new prompts are
+   generated (all devices run the same number of rounds, because generation is collective), at
+   most ``max_resample_rounds`` times; the batch is then topped up with dropped groups.
+4. With ``conditioning: anchor`` the prompt tensors are rebuilt on the anchor image; the prompt is
+   also encoded with the negative image and kept per sample (``neg_*`` keys), so TRL's shuffling
+   and splitting of the generation batch carries it along.
+5. ``_compute_loss`` scores the completion tokens on x_* and on x_neg (one joint forward when the
+   negative branch carries gradient, a separate no-grad pass when it does not) and combines the
+   log-probs with ``tapo_loss`` (§4.3).
+
+The negative and anchor re-encodings need a processor that reports each image's patch grid
+(``image_grid_thw``, as the Qwen2/2.5/3-VL processors do), to split pixel rows per sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from PIL import Image
+from transformers import AutoProcessor, ProcessorMixin
+from trl import GRPOConfig, GRPOTrainer
+from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+from trl.trainer.utils import pad, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+
+from finebench.training.formats import IMAGE_MARKER, Stage2Sample, load_stage2
+from finebench.training.rewards import accuracy_reward, format_reward
+from finebench.training.tapo_config import TapoConfig, grpo_args
+from finebench.training.tapo_loss import TapoWeights, tapo_loss
+from finebench.training.tapo_sampling import (
+    ANCHOR,
+    conditioning_sources,
+    group_advantages,
+    identical_run_length,
+    informative_groups,
+    refill_keep,
+    select_groups,
+)
+
+log = logging.getLogger("finebench")
+
+LEFT_PADDED = {"prompt_ids": None, "prompt_mask": 0}
+"""Prompt-side tensors and their padding value (None: the tokenizer's pad id)."""
+RIGHT_PADDED = {
+    "completion_ids": None,
+    "completion_mask": 0,
+    "old_per_token_logps": 0.0,
+    "sampling_per_token_logps": 0.0,
+    "importance_sampling_ratio": 0.0,
+    "ref_per_token_logps": 0.0,
+    "tool_mask": 1,
+}
+"""Completion-side tensors and their padding value, as TRL pads them."""
+SPANNING = ("mm_token_type_ids", "token_type_ids")
+"""Per-token tensors over prompt + completion: the prompt part is left-, the rest right-padded."""
+PER_SAMPLE_LISTS = ("pixel_values", "image_grid_thw", "num_images")
+ENCODED_KEYS = {"input_ids", "attention_mask", "pixel_values", "image_grid_thw", *SPANNING}
+
+
+# ---- Stage-2 data -------------------------------------------------------------------------------
+def load_rgb(path: str) -> Image.Image:
+    """Decode an image fully, in RGB (the processor's expectation), closing the file at once."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def build_prompt(problem: str, format_prompt: str) -> list[dict[str, Any]]:
+    """The user turn: the problem, a blank line, the format instruction (as the released jinja), with
+    the image where the problem says ``<image>`` (at the start if it does not say)."""
+    if problem.count(IMAGE_MARKER) > 1:
+        raise ValueError(f"a TAPO problem takes one image, found {problem.count(IMAGE_MARKER)} {IMAGE_MARKER}")
+    text = f"{problem.strip()}\n\n{format_prompt.strip()}" if format_prompt else problem.strip()
+    before, _, after = text.rpartition(IMAGE_MARKER) if IMAGE_MARKER in text else ("", "", text)
+    content = [{"type": "text", "text": before}] if before.strip() else []
+    content += [{"type": "image"}, {"type": "text", "text": after}]
+    return [{"role": "user", "content": content}]
+
+
+def stage2_dataset(samples: Sequence[Stage2Sample], format_prompt: str) -> Dataset:
+    """The columns TapoTrainer reads, one row per triplet; images stay paths until a batch needs them."""
+    return Dataset.from_list([
+        {
+            "prompt": build_prompt(s.problem, format_prompt),
+            "answer": s.answer,
+            "image": s.image,
+            "image_positive": s.image_positive,
+            "image_negative": s.image_negative,
+        }
+        for s in samples
+    ])
+
+
+def load_processor(config: TapoConfig) -> ProcessorMixin:
+    """The checkpoint's processor, left-padding (generation needs it) and with the recipe's pixel bounds."""
+    processor = AutoProcessor.from_pretrained(config.model, padding_side="left", truncation_side="left")
+    bounds = {k: v for k, v in (("min_pixels", config.min_pixels), ("max_pixels", config.max_pixels)) if v is not None}
+    if bounds:
+        image_processor = processor.image_processor
+        processor.image_processor = type(image_processor).from_dict(image_processor.to_dict(), **bounds)
+    return processor
+
+
+# ---- re-padding TRL's rollout batches ---------------------------------------------------------------
+def _pad_width(tensor: torch.Tensor, width: int, value: float, left: bool) -> torch.Tensor:
+    missing = width - tensor.size(1)
+    return F.pad(tensor, (missing, 0) if left else (0, missing), value=value) if missing else tensor
+
+
+def _cat_padded(tensors: Sequence[torch.Tensor], value: float, left: bool) -> torch.Tensor:
+    width = max(t.size(1) for t in tensors)
+    return torch.cat([_pad_width(t, width, value, left) for t in tensors])
+
+
+def concat_rollouts(batches: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """TRL rollout batches (as ``_generate_and_score_completions`` returns them) as one batch, each
+    tensor re-padded on its side; ``num_items_in_batch`` is left out (the caller recounts it)."""
+    batches = [split_pixel_values_by_grid(b) for b in batches]
+    merged: dict[str, Any] = {}
+    keys = [key for key in batches[0] if key != "num_items_in_batch"]
+    for key in keys:
+        values = [b[key] for b in batches]
+        if key in LEFT_PADDED or key in RIGHT_PADDED:
+            pad_value = {**LEFT_PADDED, **RIGHT_PADDED}[key]
+            merged[key] = _cat_padded(values, pad_token_id if pad_value is None else pad_value, key in LEFT_PADDED)
+        elif key in SPANNING:
+            widths = [b["prompt_ids"].size(1) for b in batches]
+            prompt_part = _cat_padded([v[:, :w] for v, w in zip(values, widths, strict=True)], 0, left=True)
+            completion_part = _cat_padded([v[:, w:] for v, w in zip(values, widths, strict=True)], 0, left=False)
+            merged[key] = torch.cat([prompt_part, completion_part], dim=1)
+        elif key == "advantages":
+            merged[key] = torch.cat(values)
+        elif key in PER_SAMPLE_LISTS:
+            merged[key] = [item for value in values for item in value]
+        else:
+            raise ValueError(f"TAPO cannot merge rollout field {key!r} (unsupported model inputs)")
+    return merged
+
+
+def select_rollouts(batch: dict[str, Any], rows: Sequence[int]) -> dict[str, Any]:
+    """Rows ``rows`` of a merged batch, pixel values joined back as TRL expects them."""
+    index = torch.tensor(rows, dtype=torch.long)
+    selected = {
+        key: [value[i] for i in rows] if isinstance(value, list) else value[index.to(value.device)]
+        for key, value in batch.items()
+    }
+    return unsplit_pixel_values_by_grid(selected)
+
+
+def collate_negative(inputs: dict[str, Any], pad_token_id: int, completion_width: int) -> dict[str, Any]:
+    """The per-sample ``neg_*`` entries of a (shuffled, split) batch as model inputs for one forward."""
+    ids = inputs["neg_prompt_ids"]
+    collated: dict[str, Any] = {
+        "prompt_ids": pad(ids, padding_value=pad_token_id, padding_side="left"),
+        "prompt_mask": pad([torch.ones_like(t) for t in ids], padding_value=0, padding_side="left"),
+        "pixel_values": torch.cat(inputs["neg_pixel_values"]),
+        "image_grid_thw": torch.cat(inputs["neg_image_grid_thw"]),
+        "num_images": [1] * len(ids),
+    }
+    for key in SPANNING:
+        if f"neg_{key}" in inputs:
+            prompt_part = pad(inputs[f"neg_{key}"], padding_value=0, padding_side="left")
+            collated[key] = torch.cat([prompt_part, prompt_part.new_zeros(len(ids), completion_width)], dim=1)
+    return collated
+
+
+FORWARD_KEYS = (
+    "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles",
+    "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
+)
+"""Keyword arguments of ``GRPOTrainer._get_per_token_logps_and_entropies`` that come from a batch."""
+
+
+@dataclass
+class _Round:
+    """One generation round on this device: rollout rows (prompts, images), TRL's batch, rewards."""
+
+    rows: list[dict[str, Any]]
+    batch: dict[str, Any]
+    rewards: torch.Tensor
+    """(rows, reward functions) of this device."""
+    informative: list[bool]
+    """Per group of this device: do its rollouts' rewards differ?"""
+    informative_per_device: list[int]
+    """Informative groups of every device, known everywhere because TRL gathers the rewards."""
+
+    def only(self, groups: Sequence[int], group_size: int, pad_token_id: int) -> _Round:
+        """This round reduced to ``groups`` (so dropped rollouts do not stay in memory)."""
+        rows = [g * group_size + k for g in groups for k in range(group_size)]
+        batch = select_rollouts(concat_rollouts([self.batch], pad_token_id), rows)
+        return _Round(
+            [self.rows[i] for i in rows], batch, self.rewards[rows], [self.informative[g] for g in groups],
+            self.informative_per_device,
+        )
+
+
+class TapoTrainer(GRPOTrainer):
+    """GRPOTrainer with TAPO's pooled intra-class groups, dynamic sampling and inter-class loss."""
+
+    def __init__(self, model: Any, *, tapo: TapoConfig, args: GRPOConfig, train_dataset: Any, **kwargs: Any) -> None:
+        super().__init__(model=model, reward_funcs=[accuracy_reward, format_reward], args=args,
+                         train_dataset=train_dataset, **kwargs)
+        self.tapo = tapo
+        self.weights = TapoWeights(
+            gamma=tapo.gamma, eta_policy=tapo.eta_policy, eta_negative=tapo.eta_negative, neg_grad=tapo.neg_grad,
+            log_ratio_clamp=tapo.kl_log_ratio_clamp, kl_max=tapo.kl_max,
+        )
+        self._sources = conditioning_sources(tapo.n_anchor, tapo.n_positive)
+        self._run_length = identical_run_length(tapo.n_anchor, tapo.n_positive)
+        self._refill_rng = random.Random(f"tapo-refill:{args.seed}:{self.accelerator.process_index}")
+        self._last_rewards: torch.Tensor | None = None
+        self._check_supported(args)
+
+    def _check_supported(self, args: GRPOConfig) -> None:
+        """TRL options that TAPO's own loss does not implement are refused rather than ignored."""
+        problems = []
+        if args.num_generations != self.tapo.group_size:
+            problems.append(f"num_generations must be n_anchor + n_positive = {self.tapo.group_size}")
+        if args.loss_type != "dapo" or args.beta != 0.0:
+            problems.append("TAPO is DAPO without a reference model: loss_type 'dapo', beta 0")
+        if args.importance_sampling_level != "token":
+            problems.append("importance_sampling_level must be 'token'")
+        if args.top_entropy_quantile < 1.0 or args.off_policy_mask_threshold is not None or args.delta is not None:
+            problems.append("top_entropy_quantile, off_policy_mask_threshold and delta are not supported")
+        if args.entropy_coef or args.use_adaptive_entropy:
+            problems.append("use eta_policy / eta_negative instead of entropy_coef")
+        if self.aux_loss_enabled or self.tools:
+            problems.append("MoE auxiliary losses and tools are not supported")
+        if (args.per_device_train_batch_size * args.steps_per_generation) % self.tapo.group_size:
+            problems.append("per_device_train_batch_size x steps_per_generation must be a multiple of the group size")
+        if problems:
+            raise ValueError("TapoTrainer: " + "; ".join(problems))
+
+    # ---- generation ------------------------------------------------------------------------------
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        # A group mixes anchor and positive images: back-ends that deduplicate repeated prompts must
+        # do it in runs of identical rows, not per group (see identical_run_length).
+        return super()._generate_single_turn(prompt_ids, images, multimodal_fields, self._run_length, has_tool_images)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._last_rewards = rewards
+        return rewards
+
+    def _rollout_rows(self, inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Dataset rows (each repeated G times) -> rollout rows with the image each is sampled on."""
+        group_size = len(self._sources)
+        rows = []
+        for start in range(0, len(inputs), group_size):
+            sample = inputs[start]
+            if any(row["image"] != sample["image"] for row in inputs[start : start + group_size]):
+                raise RuntimeError("TapoTrainer: a generation batch is not made of whole groups")
+            images = {key: load_rgb(sample[key]) for key in ("image", "image_positive", "image_negative")}
+            for source in self._sources:
+                rows.append({
+                    "prompt": sample["prompt"],
+                    "answer": sample["answer"],
+                    "image": images["image"] if source == ANCHOR else images["image_positive"],
+                    "anchor_image": images["image"],
+                    "negative_image": images["image_negative"],
+                })
+        return rows
+
+    def _run_round(self, inputs: Sequence[dict[str, Any]]) -> _Round:
+        rows = self._rollout_rows(inputs)
+        self._last_rewards = None
+        batch = super()._generate_and_score_completions(rows)
+        if self._last_rewards is None:
+            raise RuntimeError("TapoTrainer: TRL scored the rollouts without _calculate_rewards")
+        group_size = len(self._sources)
+        flags = informative_groups(self._filter_values(self._last_rewards), group_size)
+        flags = flags.view(self.accelerator.num_processes, -1)
+        rank = self.accelerator.process_index
+        local = self._last_rewards[rank * len(rows) : (rank + 1) * len(rows)]
+        return _Round(rows, batch, local, flags[rank].tolist(), flags.sum(dim=1).tolist())
+
+    def _filter_values(self, rewards: torch.Tensor) -> torch.Tensor:
+        if self.tapo.dynamic_sampling_key == "accuracy":
+            return rewards[:, 0]
+        return self._weighted(rewards)
+
+    def _weighted(self, rewards: torch.Tensor) -> torch.Tensor:
+        return (rewards * self.reward_weights.to(rewards.device).unsqueeze(0)).nansum(dim=1)
+
+    def _refill_inputs(self, groups: int) -> list[dict[str, Any]]:
+        """``groups`` random training prompts, each repeated for one group (as the sampler does)."""
+        picks = [self._refill_rng.randrange(len(self.train_dataset)) for _ in range(groups)]
+        return [self.train_dataset[i] for i in picks for _ in self._sources]
+
+    def _dynamic_sampling(self, first: _Round, target: int) -> tuple[list[_Round], int, int]:
+        """Refill rounds until every device has ``target`` informative groups or the rounds run out.
+
+        Returns the rounds (refills reduced to the informative groups this device still needs), the
+        number of uninformative groups generated on this device and the number of refill rounds.
+        Rewards are gathered over devices, so every device reaches the same decision without
+        another collective and runs the same number of (collective) generation rounds.
+        """
+        rounds, counts, extra = [first], list(first.informative_per_device), 0
+        dropped = first.informative.count(False)
+        rank = self.accelerator.process_index
+        while min(counts) < target and extra < self.tapo.max_resample_rounds:
+            extra += 1
+            fresh = self._run_round(self._refill_inputs(len(first.informative)))
+            dropped += fresh.informative.count(False)
+            keep = refill_keep(fresh.informative, target - counts[rank])
+            counts = [c + n for c, n in zip(counts, fresh.informative_per_device, strict=True)]
+            if keep:
+                rounds.append(fresh.only(keep, len(self._sources), self._tokenizer.pad_token_id))
+        return rounds, dropped, extra
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        group_size = len(self._sources)
+        target = len(inputs) // group_size
+        mode = "train" if self.model.training else "eval"
+        first = self._run_round(inputs)
+        if mode == "train" and self.tapo.dynamic_sampling:
+            rounds, dropped, extra = self._dynamic_sampling(first, target)
+            selection = select_groups([r.informative for r in rounds], target)
+        else:
+            rounds, dropped, extra = [first], 0, 0
+            selection = select_groups([[True] * target], target)
+        batch, rows, rewards = self._assemble(rounds, selection.picks)
+
+        batch["advantages"] = group_advantages(self._weighted(rewards), group_size, self.tapo.advantage_eps).to(
+            batch["completion_ids"].device
+        )
+        if self.tapo.conditioning == ANCHOR:
+            self._condition_on_anchor(batch, rows)
+        if self.weights.needs_negative:
+            batch.update(self._negative_inputs(rows))
+
+        counts = torch.tensor([selection.kept, dropped, selection.short], dtype=torch.float32,
+                              device=self.accelerator.device)
+        kept, dropped_total, short = self.accelerator.gather(counts).view(-1, 3).sum(0).tolist()
+        self._metrics[mode]["tapo/kept_groups"].append(kept)
+        self._metrics[mode]["tapo/dropped_groups"].append(dropped_total)
+        self._metrics[mode]["tapo/short_groups"].append(short)
+        self._metrics[mode]["tapo/resample_rounds"].append(extra)
+        if short:
+            log.info("TAPO dynamic sampling: %d group(s) without reward variance kept after %d refill round(s)",
+                     int(short), extra)
+        return batch
+
+    def _assemble(
+        self, rounds: list[_Round], picks: Sequence[tuple[int, int]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], torch.Tensor]:
+        """The picked (round, group) pairs as one TRL batch, with their rollout rows and rewards."""
+        group_size = len(self._sources)
+        first = rounds[0]
+        if list(picks) == [(0, g) for g in range(len(first.informative))]:
+            return first.batch, first.rows, first.rewards
+        starts = [0]
+        for round_ in rounds[:-1]:
+            starts.append(starts[-1] + len(round_.rows))
+        order = [starts[r] + g * group_size + k for r, g in picks for k in range(group_size)]
+        batch = select_rollouts(concat_rollouts([r.batch for r in rounds], self._tokenizer.pad_token_id), order)
+        loss_mask = batch["completion_mask"] * batch.get("tool_mask", 1)
+        batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        all_rows = [row for r in rounds for row in r.rows]
+        return batch, [all_rows[i] for i in order], torch.cat([r.rewards for r in rounds])[order]
+
+    # ---- conditioning --------------------------------------------------------------------------
+    def _encode(self, rows: Sequence[dict[str, Any]], image_key: str) -> dict[str, torch.Tensor]:
+        """Prompts of ``rows`` tokenised with image ``image_key`` (left-padded), as TRL encodes them."""
+        images = [row[image_key] for row in rows]
+        texts = [
+            apply_chat_template(
+                {"prompt": prepare_multimodal_messages(row["prompt"], images=[image])},
+                self.processing_class, **self.chat_template_kwargs,
+            )["prompt"]
+            for row, image in zip(rows, images, strict=True)
+        ]
+        encoded = self.processing_class(
+            images=[[image] for image in images], text=texts, padding=True, padding_side="left", return_tensors="pt"
+        )
+        unknown = set(encoded) - ENCODED_KEYS
+        if unknown or "image_grid_thw" not in encoded:
+            raise ValueError(
+                "TAPO re-encodes prompts per image and needs a processor returning pixel_values and image_grid_thw "
+                f"(Qwen-VL family); got {sorted(encoded)}"
+            )
+        return {key: value.to(self.accelerator.device) for key, value in encoded.items()}
+
+    def _condition_on_anchor(self, batch: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+        """Rebuild the prompt side of ``batch`` on each group's anchor image (``conditioning: anchor``).
+
+        Old log-probs, when TRL kept them, are recomputed on the anchor so the PPO ratio starts at 1;
+        vLLM's sampler-correction ratio stays as TRL computed it on the image actually sampled on.
+        """
+        encoded = self._encode(rows, "anchor_image")
+        completion_width = batch["completion_ids"].size(1)
+        batch["prompt_ids"], batch["prompt_mask"] = encoded["input_ids"], encoded["attention_mask"]
+        batch["pixel_values"], batch["image_grid_thw"] = encoded["pixel_values"], encoded["image_grid_thw"]
+        batch["num_images"] = [1] * len(rows)
+        for key in SPANNING:
+            if key in encoded:
+                prompt_part = encoded[key]
+                batch[key] = torch.cat([prompt_part, prompt_part.new_zeros(len(rows), completion_width)], dim=1)
+        if "old_per_token_logps" in batch:  # the ratio's reference must be conditioned like the update
+            with torch.no_grad():
+                batch["old_per_token_logps"] = self._completion_logps(
+                    self.model, batch, batch, chunk=self.args.per_device_train_batch_size
+                )
+
+    def _negative_inputs(self, rows: Sequence[dict[str, Any]]) -> dict[str, list[torch.Tensor]]:
+        """The prompt on each row's negative image, one tensor per sample (so TRL can shuffle it)."""
+        encoded = self._encode(rows, "negative_image")
+        keep = encoded["attention_mask"].bool()
+        patches = encoded["image_grid_thw"].prod(-1).tolist()
+        negative = {
+            "neg_prompt_ids": [ids[m] for ids, m in zip(encoded["input_ids"], keep, strict=True)],
+            "neg_pixel_values": list(torch.split(encoded["pixel_values"], patches)),
+            "neg_image_grid_thw": list(encoded["image_grid_thw"].split(1)),
+        }
+        for key in SPANNING:
+            if key in encoded:
+                negative[f"neg_{key}"] = [ids[m] for ids, m in zip(encoded[key], keep, strict=True)]
+        return negative
+
+    # ---- loss ------------------------------------------------------------------------------------
+    def _completion_logps(
+        self, model: Any, prompt_side: dict[str, Any], batch: dict[str, Any], chunk: int | None = None
+    ) -> torch.Tensor:
+        """log pi(o_t | prompt, image) of ``batch``'s completion tokens, the prompt and image taken
+        from ``prompt_side`` (the batch itself, or its negative-image collation), ``chunk`` rows at a time."""
+        input_ids = torch.cat([prompt_side["prompt_ids"], batch["completion_ids"]], dim=1)
+        attention_mask = torch.cat([prompt_side["prompt_mask"], batch["completion_mask"]], dim=1)
+        forward = {key: prompt_side[key] for key in FORWARD_KEYS if prompt_side.get(key) is not None}
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, batch["completion_ids"].size(1), batch_size=chunk, **forward
+        )
+        return logps
+
+    def _policy_and_negative_logps(
+        self, model: Any, inputs: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """log pi(o|q,x_*) and, when the loss uses it, log pi(o|q,x_neg) for the same completions.
+
+        With ``neg_grad`` both run as ONE forward over 2B rows: one pass (and, under ZeRO-3, one
+        parameter gather) instead of two, and one backward graph. Without it the negative pass
+        runs under ``no_grad``, which is cheaper than carrying half a batch without gradient.
+        """
+        if not self.weights.needs_negative:
+            return self._completion_logps(model, inputs, inputs), None
+        pad_id = self._tokenizer.pad_token_id
+        negative = collate_negative(inputs, pad_id, inputs["completion_ids"].size(1))
+        if not self.weights.neg_grad:
+            with torch.no_grad():
+                negative_logps = self._completion_logps(model, negative, inputs)
+            return self._completion_logps(model, inputs, inputs), negative_logps
+        completions = {key: inputs[key] for key in ("completion_ids", "completion_mask")}
+        sides = [{key: inputs[key] for key in negative}, negative]
+        joint = unsplit_pixel_values_by_grid(concat_rollouts([{**side, **completions} for side in sides], pad_id))
+        logps = self._completion_logps(model, joint, joint)
+        return logps.chunk(2)
+
+    def _compute_loss(self, model, inputs):
+        mode = "train" if self.model.training else "eval"
+        mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
+        logps, negative_logps = self._policy_and_negative_logps(model, inputs)
+        old_logps = inputs.get("old_per_token_logps")
+        # TRL's DAPO normaliser: the generation batch's token count, rescaled to one accumulation window.
+        normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
+        if mode == "train":
+            normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation
+        terms = tapo_loss(
+            logps, logps.detach() if old_logps is None else old_logps, inputs["advantages"], mask,
+            negative_logps=negative_logps, weights=self.weights, epsilon_low=self.epsilon_low,
+            epsilon_high=self.epsilon_high, normalizer=normalizer,
+            importance_weights=inputs.get("importance_sampling_ratio"),
+        )
+        for name, value in terms.token_means(mask).items():
+            self._metrics[mode][f"tapo/{name}"].append(self.accelerator.gather(value).nanmean().item())
+        return terms.loss
+
+
+def build_trainer(config: TapoConfig) -> TapoTrainer:
+    """A ready TapoTrainer for the recipe: data loaded, processor bounded, TRL configured."""
+    image_root = Path(config.image_root) if config.image_root else None
+    samples = load_stage2(Path(config.train_data), image_root=image_root)
+    return TapoTrainer(
+        config.model,
+        tapo=config,
+        args=GRPOConfig(**grpo_args(config)),
+        train_dataset=stage2_dataset(samples, config.format_prompt),
+        processing_class=load_processor(config),
+    )
+
+
+def train_tapo(config: TapoConfig) -> Path:
+    """Run TAPO as the recipe says and save the final checkpoint (model + processor) to ``output_dir``."""
+    trainer = build_trainer(config)
+    trainer.train()
+    trainer.save_model(config.output_dir)
+    return Path(config.output_dir)
