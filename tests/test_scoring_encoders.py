@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -91,5 +92,11 @@ def test_missing_weights_name_the_encoder_and_the_way_out(tmp_path, monkeypatch)
         load_text_encoder(str(tmp_path / "no-such-encoder"))
     message = str(info.value)
     assert "no-such-encoder" in message and "--metrics accuracy,inclusion" in message and "--ss-encoder" in message
-    with pytest.raises(FinebenchError, match="google/siglip-base-patch16-256"):
-        load_text_encoder("google/siglip-base-patch16-256")
+
+def test_the_default_hub_encoder_fails_clearly_when_offline():
+    # huggingface_hub reads HF_HUB_OFFLINE when imported, so this needs a fresh interpreter
+    code = "from finebench.scoring.encoders import load_text_encoder; load_text_encoder()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode != 0
+    assert "google/siglip-base-patch16-256" in out.stderr and "--metrics accuracy,inclusion" in out.stderr
