@@ -196,3 +196,20 @@ def test_closed_adapter_refuses_to_generate(tiny_model_dir: Path) -> None:
     assert loaded.model is None
     with pytest.raises(FinebenchError, match="closed"):
         loaded.generate(make_requests()[:1])
+
+
+def test_demonstration_images_reach_the_model(tiny_model_dir):
+    from finebench.adapters.factory import RuntimeOptions
+    from finebench.adapters.hf import HFAdapter
+    from finebench.demo import demo_image
+    from finebench.instance import Request
+    from finebench.models.cards import ModelCard
+
+    adapter = HFAdapter.from_card(ModelCard(name="t", adapter="hf", model=str(tiny_model_dir)), RuntimeOptions())
+    kwargs = {"do_sample": False, "max_new_tokens": 6}
+    plain = Request("t", 0, 0, "Which bird?", demo_image(0, 0), ("A", "B"), kwargs)
+    with_demo = Request("t", 0, 0, "Which bird?", demo_image(0, 0), ("A", "B"), kwargs,
+                        demonstrations=((demo_image(1, 0), "A"), (demo_image(2, 0), "B")))
+    outputs = adapter.generate([plain, with_demo])
+    assert len(outputs) == 2 and all(isinstance(o, str) for o in outputs)
+    assert adapter.generate([with_demo]) == [outputs[1]]  # batched with a one-image request or alone

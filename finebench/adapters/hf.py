@@ -111,7 +111,7 @@ class HFAdapter(Adapter):
             self.processor.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False)
             for r in requests
         ]
-        inputs = self.processor(text=texts, images=[r.image for r in requests], padding=True, return_tensors="pt")
+        inputs = self.processor(text=texts, images=[r.images() for r in requests], padding=True, return_tensors="pt")
         inputs = inputs.to(self.model.device)
         if settings["do_sample"]:
             torch.manual_seed(int(gen_kwargs.get("seed", self._default_seed)))

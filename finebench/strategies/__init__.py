@@ -1,0 +1,1 @@
+"""Inference strategies beyond plain prompting (paper §5.3)."""
