@@ -81,3 +81,19 @@ def test_the_wheel_ships_tasks_and_cards_as_package_data(tmp_path):
     assert out.returncode == 0, out.stderr
     assert str(tmp_path / "site" / "finebench" / "_data" / "tasks") in out.stdout
     assert "24 make_model True" in out.stdout
+
+
+def test_data_build_writes_a_variant_the_harness_can_run(tmp_path):
+    from tests.test_official_readers import write_cub
+
+    source = write_cub(tmp_path / "CUB_200_2011")
+    out = finebench("data", "build", "--dataset", "cub", "--src", str(source), "--out", str(tmp_path / "variant"),
+                    "--seed", "3", "--seen-fraction", "0.5")
+    assert out.returncode == 0, out.stderr
+    from finebench.items import load_items
+
+    files = sorted(p.name for p in (tmp_path / "variant").glob("bird_*.jsonl"))
+    assert "bird_seen.jsonl" in files and "bird_unseen.jsonl" in files
+    assert load_items(tmp_path / "variant" / "bird_seen.jsonl")
+    bad = finebench("data", "build", "--dataset", "cubs", "--src", str(source), "--out", str(tmp_path / "v2"))
+    assert bad.returncode == 2 and "did you mean 'cub'" in bad.stderr
