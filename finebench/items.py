@@ -7,12 +7,12 @@ identity used by the response cache, the samples logs and ``finebench score``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from finebench.errors import ItemFileError
+from finebench.jsonl import iter_jsonl
 
 REQUIRED_KEYS = ("image_path", "question", "options", "ground_truth")
 RELEASE_OPTION_COUNT = 4
@@ -51,25 +51,11 @@ def parse_item(row: object, doc_id: int, *, n_options: int | None = RELEASE_OPTI
 
 def iter_items(path: Path, *, n_options: int | None = RELEASE_OPTION_COUNT) -> Iterator[Item]:
     """Yield validated items; the first bad row raises ItemFileError naming file and line."""
-    path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise ItemFileError(f"{path}: cannot read item file ({exc.strerror})") from exc
-    with handle:
-        doc_id = 0
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ItemFileError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
-            try:
-                yield parse_item(row, doc_id, n_options=n_options)
-            except ValueError as exc:
-                raise ItemFileError(f"{path}:{line_no}: {exc}") from exc
-            doc_id += 1
+    for doc_id, (where, row) in enumerate(iter_jsonl(path, ItemFileError, "item file")):
+        try:
+            yield parse_item(row, doc_id, n_options=n_options)
+        except ValueError as exc:
+            raise ItemFileError(f"{where}: {exc}") from exc
 
 
 def load_items(path: Path, *, n_options: int | None = RELEASE_OPTION_COUNT) -> list[Item]:

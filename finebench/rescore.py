@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from finebench.errors import FinebenchError
 from finebench.fsutil import atomic_write_json
+from finebench.jsonl import iter_jsonl
 from finebench.items import Item, load_items
 from finebench.results import SCHEMA_VERSION, environment, now_iso, summarise_trials
 from finebench.runner import effective_metrics, file_sha256
@@ -26,18 +26,7 @@ def read_predictions(path: Path, items: list[Item]) -> dict[int, list[tuple[int,
     """
     by_trial: dict[int, list[tuple[int, str | None, tuple[str, ...]]]] = defaultdict(list)
     seen: set[tuple[int, int]] = set()
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise FinebenchError(f"{path}: cannot read predictions ({exc.strerror})") from exc
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FinebenchError(f"{where}: invalid JSON ({exc.msg})") from exc
+    for where, row in iter_jsonl(path, what="predictions"):
         if not isinstance(row, dict) or "doc_id" not in row or "response" not in row:
             raise FinebenchError(f"{where}: a prediction needs the keys 'doc_id' and 'response'")
         doc_id, response, trial = row["doc_id"], row["response"], row.get("trial", 0)

@@ -6,7 +6,6 @@ are not independent draws, so each item's score is its mean over trials first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from finebench.errors import FinebenchError
+from finebench.jsonl import iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,10 @@ def samples_path(results_path: Path, task: str) -> Path:
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """All rows of a samples file; a malformed line raises an error naming the file and line."""
     rows = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FinebenchError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("doc_id"), int):
-                raise FinebenchError(f"{path}:{line_no}: a samples row must be an object with an integer doc_id")
-            rows.append(row)
+    for where, row in iter_jsonl(path, what="samples file"):
+        if not isinstance(row, dict) or not isinstance(row.get("doc_id"), int):
+            raise FinebenchError(f"{where}: a samples row must be an object with an integer doc_id")
+        rows.append(row)
     return rows
 
 

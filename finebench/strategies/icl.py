@@ -8,31 +8,21 @@ or a resumed run shows every item the same demonstrations.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from finebench.errors import FinebenchError
+from finebench.jsonl import iter_jsonl
 
 
 def load_demo_pool(path: Path) -> dict[str, list[str]]:
     """Class name -> training image paths, from a JSONL of ``{"image_path", "class_name"}`` rows
     (the ``*_fewshot_train.jsonl`` that ``finebench data build`` writes)."""
     pool: dict[str, list[str]] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise FinebenchError(f"{path}: cannot read the ICL pool ({exc.strerror})") from exc
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FinebenchError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
+    for where, row in iter_jsonl(path, what="the ICL pool"):
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k] for k in ("image_path", "class_name")):
-            raise FinebenchError(f"{path}:{line_no}: a pool row needs string keys 'image_path' and 'class_name'")
+            raise FinebenchError(f"{where}: a pool row needs string keys 'image_path' and 'class_name'")
         pool.setdefault(row["class_name"], []).append(row["image_path"])
     if not pool:
         raise FinebenchError(f"{path}: the ICL pool is empty")
