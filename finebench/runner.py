@@ -124,6 +124,17 @@ def select_items(items: list[Item], limit: int | None, seed: int) -> list[Item]:
     return [items[i] for i in chosen]
 
 
+def item_file(task: TaskConfig, data_root: Path) -> Path:
+    """The task's item file under the data root; its absence names the command that fixes it."""
+    path = Path(data_root) / task.source
+    if not path.is_file():
+        raise FinebenchError(
+            f"task {task.name}: item file {path} not found; import the release with "
+            f"`finebench data import-fine-r1 SRC --data-root {data_root}`"
+        )
+    return path
+
+
 def effective_metrics(task: TaskConfig, requested: Sequence[str] | None) -> tuple[str, ...]:
     if requested is None:
         return task.metrics
@@ -301,12 +312,7 @@ class Evaluator:
         if c.option_order == "circular":
             trials = self._circular_trials(task, c.trials)
         metrics = effective_metrics(task, c.metrics)
-        items_path = c.data_root / task.source
-        if not items_path.is_file():
-            raise FinebenchError(
-                f"task {task.name}: item file {items_path} not found; import the release with "
-                f"`finebench data import-fine-r1 SRC --data-root {c.data_root}`"
-            )
+        items_path = item_file(task, c.data_root)
         all_items = load_items(items_path)
         items = select_items(all_items, c.limit, seed)
         items_sha = file_sha256(items_path)

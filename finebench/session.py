@@ -7,7 +7,7 @@ from typing import Any
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter
 from finebench.models.cards import resolve_model
-from finebench.runner import Evaluator, RunConfig
+from finebench.runner import Evaluator, RunConfig, item_file
 from finebench.taskindex import TaskIndex
 
 
@@ -18,7 +18,8 @@ def run_model(model: str, config: RunConfig, *, device: str = "auto") -> dict[st
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
     card = resolve_model(model)
     index = TaskIndex()
-    index.expand(list(config.tasks))  # unknown task names fail before a model is loaded
+    for name in index.expand(list(config.tasks)):  # bad names and missing data fail before a model loads
+        item_file(index.load(name), config.data_root)
     adapter = create_adapter(card, RuntimeOptions(batch_size=config.batch_size, device=device, seed=config.seed or 0))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
