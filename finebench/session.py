@@ -7,7 +7,8 @@ from typing import Any
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter
 from finebench.models.cards import resolve_model
-from finebench.runner import Evaluator, RunConfig, item_file
+from finebench.runner import Evaluator, RunConfig, effective_metrics, item_file
+from finebench.scoring.encoders import load_text_encoder
 from finebench.taskindex import TaskIndex
 
 
@@ -18,12 +19,18 @@ def run_model(model: str, config: RunConfig, *, device: str = "auto") -> dict[st
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
     card = resolve_model(model)
     index = TaskIndex()
-    for name in index.expand(list(config.tasks)):  # bad names and missing data fail before a model loads
-        item_file(index.load(name), config.data_root)
+    tasks = [index.load(name) for name in index.expand(list(config.tasks))]
+    for task in tasks:  # bad names and missing data fail before a model loads
+        item_file(task, config.data_root)
+    # so does a missing SS_relative encoder: it is loaded before the (much larger) model
+    needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
+    encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None
     adapter = create_adapter(card, RuntimeOptions(batch_size=config.batch_size, device=device, seed=config.seed or 0))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, transient=False) as progress:
-            return Evaluator(config, adapter, card, index=index, progress=progress).run()
+            return Evaluator(
+                config, adapter, card, index=index, progress=progress, encoder_loader=lambda _spec: encoder
+            ).run()
     finally:
         adapter.close()
