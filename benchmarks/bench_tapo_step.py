@@ -24,29 +24,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
-from finebench.demo import demo_image  # noqa: E402
 from finebench.models.tiny import build_tiny_qwen25vl  # noqa: E402
-from finebench.training.formats import Stage2Sample, write_stage2  # noqa: E402
+from tests.fakes import write_tapo_triplets  # noqa: E402
 from finebench.training.tapo import TapoTrainer, build_trainer  # noqa: E402
 from finebench.training.tapo_config import config_from_mapping  # noqa: E402
 from finebench.training.tapo_loss import TapoWeights, tapo_loss  # noqa: E402
-
-NAMES = ("Laysan Albatross", "Sooty Albatross", "Crested Auklet", "Least Auklet")
-
-
-def write_triplets(root: Path) -> Path:
-    """Stage-2 triplets over generated images, sized as in the tests' ``tapo_stage2_file`` (4 to 9 image tokens)."""
-    samples = []
-    for c, name in enumerate(NAMES):
-        paths = []
-        odd = c % 2
-        for role, cls, size in (("anchor", c, (56, 84) if odd else (56, 42)), ("positive", c, (84, 84)),
-                                ("negative", (c + 1) % 4, (84, 56) if odd else (42, 70))):
-            demo_image(cls, len(paths), size).save(root / f"{c}_{role}.png")
-            paths.append(f"{c}_{role}.png")
-        samples.append(Stage2Sample("<image>What is the species of the bird in this image?", name, *paths))
-    write_stage2(root / "stage2.json", samples)
-    return root / "stage2.json"
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:
@@ -84,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = build_tiny_qwen25vl(tmp / "tiny")
-        data = write_triplets(tmp)
+        data = write_tapo_triplets(tmp)
         config = config_from_mapping({
             "model": str(model_dir), "train_data": str(data), "output_dir": str(tmp / "out"),
             "n_anchor": 4, "n_positive": 4, "per_device_train_batch_size": 8 * args.groups,
@@ -97,7 +79,7 @@ def main() -> None:
         trainer.model.train()
         tapo_weights = trainer.weights
         dapo_weights = TapoWeights(gamma=0.0, eta_policy=0.0, eta_negative=0.0)
-        inputs = [trainer.train_dataset[i % len(NAMES)] for i in range(args.groups) for _ in range(8)]
+        inputs = [trainer.train_dataset[i % len(trainer.train_dataset)] for i in range(args.groups) for _ in range(8)]
 
         samples: dict[str, dict[str, list[float]]] = {"TAPO": {}, "DAPO": {}}
         for repeat in range(args.repeats + 1):  # the first round warms up allocators and kernels

@@ -26,22 +26,9 @@ def tapo_stage2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Anchor, positive and negative have different sizes, hence different numbers of image tokens,
     so every re-encoding and re-padding path of TAPO is exercised.
     """
-    from finebench.demo import demo_image
-    from finebench.training.formats import Stage2Sample, write_stage2
+    from tests.fakes import write_tapo_triplets
 
-    root = tmp_path_factory.mktemp("tapo-stage2")
-    names = ("Laysan Albatross", "Sooty Albatross", "Crested Auklet", "Least Auklet")
-    samples = []
-    for c, name in enumerate(names):
-        paths = []
-        odd = c % 2
-        for role, cls, size in (("anchor", c, (56, 84) if odd else (56, 42)), ("positive", c, (84, 84)),
-                                ("negative", (c + 1) % 4, (84, 56) if odd else (42, 70))):
-            demo_image(cls, len(paths), size).save(root / f"{c}_{role}.png")
-            paths.append(f"{c}_{role}.png")
-        samples.append(Stage2Sample("<image>What is the species of the bird in this image?", name, *paths))
-    write_stage2(root / "stage2.json", samples)
-    return root / "stage2.json"
+    return write_tapo_triplets(tmp_path_factory.mktemp("tapo-stage2"))
 
 
 @pytest.fixture(scope="session")

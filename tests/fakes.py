@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -75,3 +76,24 @@ class CharGramEncoder:
                 out[row, sum(map(ord, padded[i : i + 3])) % self.dim] += 1.0
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def write_tapo_triplets(root: Path) -> Path:
+    """Four Stage-2 triplets (released JSON format, relative image paths) over generated images.
+    Anchor, positive and negative differ in size, hence in image-token count, so every re-encoding
+    and re-padding path of TAPO is exercised."""
+    from finebench.demo import demo_image
+    from finebench.training.formats import Stage2Sample, write_stage2
+
+    names = ("Laysan Albatross", "Sooty Albatross", "Crested Auklet", "Least Auklet")
+    samples = []
+    for c, name in enumerate(names):
+        paths = []
+        odd = c % 2
+        for role, cls, size in (("anchor", c, (56, 84) if odd else (56, 42)), ("positive", c, (84, 84)),
+                                ("negative", (c + 1) % 4, (84, 56) if odd else (42, 70))):
+            demo_image(cls, len(paths), size).save(root / f"{c}_{role}.png")
+            paths.append(f"{c}_{role}.png")
+        samples.append(Stage2Sample("<image>What is the species of the bird in this image?", name, *paths))
+    write_stage2(root / "stage2.json", samples)
+    return root / "stage2.json"
