@@ -15,6 +15,7 @@ from finebench.suggest import unknown_name_error
 
 ADAPTERS: dict[str, str] = {
     "hf": "finebench.adapters.hf:HFAdapter",
+    "openai": "finebench.adapters.openai:OpenAIAdapter",
 }
 
 
