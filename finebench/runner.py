@@ -11,7 +11,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -364,10 +364,14 @@ class Evaluator:
         pending = order_pending([s for k, s in unique.items() if k not in responses], self.config.request_order, seed)
         errors: dict[str, str] = {}
         bar = self.progress.add_task(task.name, total=len(pending)) if self.progress is not None else None
+        batches = [pending[i : i + self.config.batch_size] for i in range(0, len(pending), self.config.batch_size)]
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for start in range(0, len(pending), self.config.batch_size):
-                batch = pending[start : start + self.config.batch_size]
-                fresh, failed = self._run_batch(task, batch, pool)
+            # images of the next batch are decoded while the model works on this one
+            upcoming = self._load_async(batches[0], pool) if batches else []
+            for number, batch in enumerate(batches):
+                loaded = [future.result() for future in upcoming]
+                upcoming = self._load_async(batches[number + 1], pool) if number + 1 < len(batches) else []
+                fresh, failed = self._run_batch(task, batch, loaded)
                 cache.put_many((k, self.fingerprint, task.name, unique[k].item.doc_id, unique[k].trial, r) for k, r in fresh.items())
                 responses.update(fresh)
                 errors.update(failed)
@@ -375,10 +379,12 @@ class Evaluator:
                     self.progress.advance(bar, len(batch))
         return responses, errors
 
+    def _load_async(self, batch: list[PlannedSample], pool: ThreadPoolExecutor) -> list[Future]:
+        return [pool.submit(self._try_load_all, [s.item.image_path, *(p for p, _ in s.demonstrations)]) for s in batch]
+
     def _run_batch(
-        self, task: TaskConfig, batch: list[PlannedSample], pool: ThreadPoolExecutor
+        self, task: TaskConfig, batch: list[PlannedSample], loaded: list[tuple[list[Any], str | None]]
     ) -> tuple[dict[str, str], dict[str, str]]:
-        loaded = list(pool.map(lambda s: self._try_load_all([s.item.image_path, *(p for p, _ in s.demonstrations)]), batch))
         failed = {s.key: err for s, (_, err) in zip(batch, loaded) if err is not None}
         ready = [(s, images) for s, (images, err) in zip(batch, loaded) if err is None]
         requests = [
