@@ -179,18 +179,22 @@ def _accepts_pixel_bounds(image_processor: Any) -> bool:
 
 
 def _apply_pixel_bounds(card: ModelCard, processor: Any) -> None:
-    """Rebuild the image processor with the card's pixel bounds; a card asking for bounds that the
-    processor cannot honour is an error, not a silently different evaluation.
+    apply_pixel_bounds(processor, card.min_pixels, card.max_pixels, where=card.source_file or card.name)
+
+
+def apply_pixel_bounds(processor: Any, min_pixels: int | None, max_pixels: int | None, *, where: str) -> None:
+    """Rebuild the image processor with the given pixel bounds; asking for bounds that the
+    processor cannot honour is an error (named by ``where``), not a silently different run.
 
     The bounds are not passed to ``AutoProcessor.from_pretrained``: transformers would also park
     them in the tokenizer's init kwargs and re-send them with every call (a deprecated path)."""
-    bounds = {k: v for k, v in (("min_pixels", card.min_pixels), ("max_pixels", card.max_pixels)) if v is not None}
+    bounds = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
     if not bounds:
         return
     image_processor = getattr(processor, "image_processor", None)
     if not _accepts_pixel_bounds(image_processor):
         raise ConfigError(
-            f"{card.source_file or card.name}: {', '.join(bounds)} set but the image processor "
+            f"{where}: {', '.join(bounds)} set but the image processor "
             f"{type(image_processor).__name__} has no pixel bounds"
         )
     processor.image_processor = type(image_processor).from_dict(image_processor.to_dict(), **bounds)

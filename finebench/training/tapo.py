@@ -39,6 +39,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.trainer.utils import pad, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
+from finebench.adapters.hf import apply_pixel_bounds
 from finebench.training.formats import IMAGE_MARKER, Stage2Sample, load_stage2
 from finebench.training.rewards import accuracy_reward, format_reward
 from finebench.training.tapo_config import TapoConfig, grpo_args
@@ -109,10 +110,7 @@ def stage2_dataset(samples: Sequence[Stage2Sample], format_prompt: str) -> Datas
 def load_processor(config: TapoConfig) -> ProcessorMixin:
     """The checkpoint's processor, left-padding (generation needs it) and with the recipe's pixel bounds."""
     processor = AutoProcessor.from_pretrained(config.model, padding_side="left", truncation_side="left")
-    bounds = {k: v for k, v in (("min_pixels", config.min_pixels), ("max_pixels", config.max_pixels)) if v is not None}
-    if bounds:
-        image_processor = processor.image_processor
-        processor.image_processor = type(image_processor).from_dict(image_processor.to_dict(), **bounds)
+    apply_pixel_bounds(processor, config.min_pixels, config.max_pixels, where=f"TAPO recipe (model {config.model})")
     return processor
 
 
