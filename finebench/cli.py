@@ -71,8 +71,9 @@ def run(
     cache_path: Annotated[Optional[Path], typer.Option("--cache-path", help="Response cache [default: OUTPUT_PATH/responses.sqlite].")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
     request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
-    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, or circular (CircularEval, 4 trials).")] = None,
-    strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot or icl (closed-world tasks; open-world ones run direct).")] = "direct",
+    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, circular (CircularEval, 4 trials) or label-set (every class of the task).")] = None,
+    strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot, icl, or prompt-ensemble (CLIP models: 80 ImageNet templates); closed-world tasks only, open-world ones run direct.")] = "direct",
+    backend: Annotated[str, typer.Option(help="For hf/vllm model cards: auto (vllm if installed and a GPU is visible, else hf), hf or vllm.")] = "auto",
     icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
@@ -114,7 +115,7 @@ def run(
     )
     from finebench.session import run_model
 
-    results = run_model(model, config, device=device)
+    results = run_model(model, config, device=device, backend=backend)
     _print_results(results)
     typer.echo(f"results: {config.output_path / 'results.json'}")
 

@@ -28,6 +28,9 @@ class Request:
     system: str | None = None
     demonstrations: tuple[tuple[Image, str], ...] = ()
     """In-context examples (image, class name) shown before the query image, in this order."""
+    strategy: str = "direct"
+    """The run's inference strategy; generative adapters find it already applied to the prompt,
+    contrastive ones act on it (``prompt-ensemble`` averages text embeddings over templates)."""
 
     def images(self) -> list[Image]:
         """Every image of the request in the order the messages show them (demonstrations first)."""

@@ -31,6 +31,7 @@ from finebench.prompts import (
     prompt_hash,
     render_prompt,
     shown_options,
+    task_label_set,
 )
 from finebench.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, SampleScore, aggregate, score_samples
@@ -154,6 +155,7 @@ def plan_task(
     option_order: str | None = None,
     strategy: str = "direct",
     demo_pool: Mapping[str, Sequence[str]] | None = None,
+    label_set: tuple[str, ...] = (),
 ) -> list[PlannedSample]:
     """Every (item, trial) request of a task, in (doc_id, trial) order.
 
@@ -169,10 +171,10 @@ def plan_task(
         for trial in range(trials):
             trial_seed = seed + trial
             shuffle_seed = option_seed(seed, trial, item.doc_id) if order == "shuffled" else None
-            options = shown_options(item, order, seed=shuffle_seed or 0, trial=trial)
+            options = shown_options(item, order, seed=shuffle_seed or 0, trial=trial, label_set=label_set)
             prompt = render_prompt(template, item, options)
             demos = _demonstrations(options, demo_pool, seed, item) if strategy == "icl" else ()
-            p_hash = prompt_hash(prompt, item.image_path, demos)
+            p_hash = prompt_hash(prompt, item.image_path, demos, strategy)
             gen_kwargs = {**base_kwargs, "seed": trial_seed} if sampling else dict(base_kwargs)
             key = response_key(model_fingerprint, task_hash, item.doc_id, trial if sampling else None, gen_kwargs, p_hash)
             planned.append(PlannedSample(item, trial, options, shuffle_seed, prompt, p_hash, gen_kwargs, key, demos))
@@ -261,6 +263,11 @@ class Evaluator:
         return results
 
     def _check_adapter_supports(self, tasks: list[TaskConfig]) -> None:
+        if self.config.strategy not in self.adapter.strategies:
+            raise FinebenchError(
+                f"model {self.card.name!r} ({self.card.adapter}) cannot run strategy {self.config.strategy!r}; "
+                f"it runs {', '.join(self.adapter.strategies)}"
+            )
         if self.adapter.supports_open_world:
             return
         open_tasks = [t.name for t in tasks if t.world == "open"]
@@ -317,10 +324,12 @@ class Evaluator:
         items = select_items(all_items, c.limit, seed)
         items_sha = file_sha256(items_path)
         task_hash = hashlib.sha256(f"{task.config_hash()}:{items_sha}:{protocol}".encode()).hexdigest()[:16]
+        order = c.option_order or task.protocols[protocol].option_order
         planned = plan_task(
             task, items, protocol=protocol, seed=seed, trials=trials, model_fingerprint=self.fingerprint,
             task_hash=task_hash, gen_overrides=dict(self.card.generation), option_order=c.option_order,
             strategy=applied_strategy(c.strategy, task.world), demo_pool=self._demo_pool,
+            label_set=task_label_set(all_items) if order == "label-set" else (),
         )
         responses, errors = self._responses(task, planned, cache, seed)
         summary, samples = self._score(task, protocol, metrics, trials, planned, responses, errors)
@@ -333,7 +342,7 @@ class Evaluator:
             "world": task.world,
             "split": task.split,
             "protocol": protocol,
-            "option_order": c.option_order or task.protocols[protocol].option_order,
+            "option_order": order,
             "strategy": applied_strategy(c.strategy, task.world),
             "metrics": list(metrics),
             "n_items_total": len(all_items),
@@ -364,7 +373,8 @@ class Evaluator:
         pending = order_pending([s for k, s in unique.items() if k not in responses], self.config.request_order, seed)
         errors: dict[str, str] = {}
         bar = self.progress.add_task(task.name, total=len(pending)) if self.progress is not None else None
-        batches = [pending[i : i + self.config.batch_size] for i in range(0, len(pending), self.config.batch_size)]
+        size = self.adapter.batch_size_hint or self.config.batch_size
+        batches = [pending[i : i + size] for i in range(0, len(pending), size)]
         with ThreadPoolExecutor(max_workers=4) as pool:
             # images of the next batch are decoded while the model works on this one
             upcoming = self._load_async(batches[0], pool) if batches else []
@@ -389,7 +399,8 @@ class Evaluator:
         ready = [(s, images) for s, (images, err) in zip(batch, loaded) if err is None]
         requests = [
             Request(task.name, s.item.doc_id, s.trial, s.prompt, images[0], s.options, s.gen_kwargs,
-                    demonstrations=tuple(zip(images[1:], (label for _, label in s.demonstrations))))
+                    demonstrations=tuple(zip(images[1:], (label for _, label in s.demonstrations))),
+                    strategy=applied_strategy(self.config.strategy, task.world))
             for s, images in ready
         ]
         try:

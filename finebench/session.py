@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from finebench.adapters.factory import RuntimeOptions, create_adapter
+from finebench.adapters.factory import RuntimeOptions, create_adapter, resolve_backend
+from finebench.items import RELEASE_OPTION_COUNT
 from finebench.models.cards import resolve_model
 from finebench.runner import Evaluator, RunConfig, effective_metrics, item_file
 from finebench.scoring.encoders import load_text_encoder
 from finebench.taskindex import TaskIndex
 
 
-def run_model(model: str, config: RunConfig, *, device: str = "auto") -> dict[str, Any]:
+def run_model(model: str, config: RunConfig, *, device: str = "auto", backend: str = "auto") -> dict[str, Any]:
     from rich.logging import RichHandler
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
-    card = resolve_model(model)
+    card = resolve_backend(resolve_model(model), backend)
     index = TaskIndex()
     tasks = [index.load(name) for name in index.expand(list(config.tasks))]
     for task in tasks:  # bad names and missing data fail before a model loads
@@ -25,7 +26,10 @@ def run_model(model: str, config: RunConfig, *, device: str = "auto") -> dict[st
     # so does a missing SS_relative encoder: it is loaded before the (much larger) model
     needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
     encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None
-    adapter = create_adapter(card, RuntimeOptions(batch_size=config.batch_size, device=device, seed=config.seed or 0))
+    # in-context learning shows one demonstration per option before the query image
+    max_images = 1 + RELEASE_OPTION_COUNT if config.strategy == "icl" else 1
+    runtime = RuntimeOptions(batch_size=config.batch_size, device=device, seed=config.seed or 0, max_images=max_images)
+    adapter = create_adapter(card, runtime)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, transient=False) as progress:

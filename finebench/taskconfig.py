@@ -26,7 +26,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 WORLDS = ("closed", "open")
 SPLITS = ("seen", "unseen")
 PROTOCOLS = ("fine-r1", "finebench")
-OPTION_ORDERS = ("release", "shuffled", "circular")
+OPTION_ORDERS = ("release", "shuffled", "circular", "label-set")
 ANSWER_EXTRACTIONS = ("greedy", "last")
 OPEN_TARGETS = ("full", "make_model")
 METRICS_BY_WORLD = {"closed": ("accuracy",), "open": ("inclusion", "ss_relative")}
@@ -36,7 +36,7 @@ PROMPT_FIELDS = ("question", "options")
 @dataclass(frozen=True)
 class ProtocolSettings:
     option_order: str
-    """``release``, ``shuffled`` or ``circular``; see ``finebench.prompts.shown_options``."""
+    """``release``, ``shuffled``, ``circular`` or ``label-set``; see ``finebench.prompts.shown_options``."""
     answer_extraction: str
     """``greedy``: first ``<answer>`` to last ``</answer>``; ``last``: the last complete block."""
 

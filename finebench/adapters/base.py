@@ -18,6 +18,11 @@ from finebench.instance import Request
 class Adapter(ABC):
     output: ClassVar[Literal["text", "option_scores"]] = "text"
     supports_open_world: ClassVar[bool] = True
+    strategies: ClassVar[tuple[str, ...]] = ("direct", "zero-shot-cot", "icl")
+    """Inference strategies (``finebench.prompts.STRATEGIES``) the adapter can carry out."""
+    batch_size_hint: int | None = None
+    """Requests per call the adapter wants instead of the run's ``--batch-size`` (vLLM schedules
+    large chunks itself); None: the run's batch size."""
 
     @abstractmethod
     def fingerprint(self) -> str:

@@ -7,16 +7,25 @@ costs nothing; there is no registry filled by import side effects.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import importlib.util
+from dataclasses import dataclass, replace
 
 from finebench.adapters.base import Adapter
+from finebench.errors import FinebenchError
 from finebench.models.cards import ModelCard
 from finebench.suggest import unknown_name_error
 
 ADAPTERS: dict[str, str] = {
     "hf": "finebench.adapters.hf:HFAdapter",
+    "vllm": "finebench.adapters.vllm:VLLMAdapter",
     "openai": "finebench.adapters.openai:OpenAIAdapter",
+    "clip": "finebench.adapters.clip:ClipAdapter",
+    "lmms": "finebench.adapters.lmms:LmmsAdapter",
 }
+
+CHECKPOINT_BACKENDS = ("hf", "vllm")
+"""Backends that run a transformers checkpoint directly; a card naming either runs on both."""
+BACKENDS = ("auto", *CHECKPOINT_BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,31 @@ class RuntimeOptions:
     batch_size: int = 8
     device: str = "auto"
     seed: int = 0
+    max_images: int = 1
+    """Most images one request carries (1 + demonstrations under in-context learning)."""
+
+
+def vllm_usable() -> bool:
+    """vLLM installed and a CUDA GPU visible: the conditions for ``auto`` to pick it."""
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_backend(card: ModelCard, backend: str) -> ModelCard:
+    """The card with the backend the run uses. Checkpoint cards (``hf``/``vllm``) run on vLLM when
+    it is usable and on transformers otherwise (``auto``), or on the backend asked for; other
+    adapters (clip, openai, lmms) are not interchangeable and only accept ``auto``."""
+    if backend not in BACKENDS:
+        raise unknown_name_error("backend", backend, BACKENDS)
+    if card.adapter not in CHECKPOINT_BACKENDS:
+        if backend != "auto":
+            raise FinebenchError(f"model {card.name!r} uses the {card.adapter} adapter; --backend {backend} applies to hf/vllm checkpoints only")
+        return card
+    chosen = ("vllm" if vllm_usable() else "hf") if backend == "auto" else backend
+    return card if chosen == card.adapter else replace(card, adapter=chosen)
 
 
 def create_adapter(card: ModelCard, runtime: RuntimeOptions) -> Adapter:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finebench.adapters.base import Adapter
+from finebench.adapters.checkpoints import files_digest, model_dir, resolve_device, resolve_source
 from finebench.adapters.factory import RuntimeOptions
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
@@ -24,8 +23,6 @@ from finebench.models.cards import ModelCard
 
 if TYPE_CHECKING:
     import torch
-
-BUILTIN_PREFIX = "builtin:"
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -37,12 +34,6 @@ GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "
 """Generation settings this adapter understands; anything else is an error rather than ignored."""
 
 SAMPLING_KWARGS = ("temperature", "top_p", "top_k")
-
-WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx"})
-"""Files that are fingerprinted by name, size and mtime instead of content (too big to hash)."""
-
-_PATH_LIKE = re.compile(r"^(/|~|\.{1,2}(/|$))")
-
 
 class HFAdapter(Adapter):
     output = "text"
@@ -56,8 +47,8 @@ class HFAdapter(Adapter):
     @classmethod
     def from_card(cls, card: ModelCard, runtime: RuntimeOptions) -> HFAdapter:
         """Load the card's checkpoint onto the runtime device; any failure is a FinebenchError."""
-        source = _resolve_source(card)
-        device = _resolve_device(runtime.device)
+        source = resolve_source(card)
+        device = resolve_device(runtime.device)
         dtype = _resolve_dtype(card, device)
         try:
             from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -134,31 +125,6 @@ class HFAdapter(Adapter):
             torch.cuda.empty_cache()
 
 
-def _resolve_source(card: ModelCard) -> str:
-    """A local directory (absolute) or a hub id; ``builtin:NAME`` is built on first use."""
-    if card.model.startswith(BUILTIN_PREFIX):
-        from finebench.models.tiny import resolve_builtin
-
-        return str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :]))
-    path = Path(card.model).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    if _PATH_LIKE.match(card.model) or path.exists():
-        raise FinebenchError(
-            f"model {card.name!r}: {card.model!r} is not a model directory "
-            "(expected a folder with config.json and weights, e.g. --model hf:/path/to/checkpoint)"
-        )
-    return card.model
-
-
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _resolve_dtype(card: ModelCard, device: str) -> torch.dtype:
     """``auto`` is bf16 on GPUs (what the checkpoints were trained in) and fp32 on CPU, where
     bf16 matmuls are slow and, on some CPUs, emulated."""
@@ -226,39 +192,10 @@ def _generation_settings(gen_kwargs: dict[str, Any], pad_token_id: int | None) -
     return settings
 
 
-def _model_dir(source: str) -> tuple[Path | None, str | None]:
-    """The folder the checkpoint was read from and its hub commit (None for a local folder)."""
-    path = Path(source)
-    if path.is_dir():
-        return path, None
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(source, "config.json")
-    if isinstance(cached, str):  # .../snapshots/<commit>/config.json
-        snapshot = Path(cached).parent
-        return snapshot, snapshot.name
-    return None, None
-
-
-def _files_digest(directory: Path) -> str:
-    """Content hash of the small files (configs, tokenizer, chat template, remote code) plus
-    name/size/mtime of the weight files: a retrained checkpoint saved over the same folder keeps
-    its config.json but not its weights' mtimes, and must not be served cached responses."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.iterdir() if p.is_file()):
-        digest.update(path.name.encode() + b"\0")
-        if path.suffix in WEIGHT_SUFFIXES:
-            stat = path.stat()
-            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-        else:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
-
-
 def _fingerprint(source: str, model: Any, processor: Any, dtype: torch.dtype) -> str:
-    directory, commit = _model_dir(source)
+    directory, commit = model_dir(source)
     if directory is not None:
-        files = _files_digest(directory)
+        files = files_digest(directory)
     else:  # loaded from somewhere we cannot inspect: the config is the best evidence we have
         files = "config-" + hashlib.sha256(model.config.to_json_string().encode()).hexdigest()[:16]
     dtype_name = str(dtype).removeprefix("torch.")

@@ -1,0 +1,76 @@
+"""Where a model card's weights are and what identifies them, shared by every local backend.
+
+A card names a hub id, a local folder or ``builtin:NAME``; ``resolve_source`` turns that into what
+``from_pretrained`` takes, and ``files_digest`` into a cache fingerprint that changes when the
+checkpoint on disk does (so retrained weights never get the old weights' cached answers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from finebench.errors import FinebenchError
+from finebench.models.cards import ModelCard
+
+BUILTIN_PREFIX = "builtin:"
+
+WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx"})
+"""Files that are fingerprinted by name, size and mtime instead of content (too big to hash)."""
+
+_PATH_LIKE = re.compile(r"^(/|~|\.{1,2}(/|$))")
+
+
+def resolve_source(card: ModelCard) -> str:
+    """A local directory (absolute) or a hub id; ``builtin:NAME`` is built on first use."""
+    if card.model.startswith(BUILTIN_PREFIX):
+        from finebench.models.tiny import resolve_builtin
+
+        return str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :]))
+    path = Path(card.model).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if _PATH_LIKE.match(card.model) or path.exists():
+        raise FinebenchError(
+            f"model {card.name!r}: {card.model!r} is not a model directory "
+            "(expected a folder with config.json and weights, e.g. --model hf:/path/to/checkpoint)"
+        )
+    return card.model
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_dir(source: str) -> tuple[Path | None, str | None]:
+    """The folder the checkpoint was read from and its hub commit (None for a local folder)."""
+    path = Path(source)
+    if path.is_dir():
+        return path, None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(source, "config.json")
+    if isinstance(cached, str):  # .../snapshots/<commit>/config.json
+        snapshot = Path(cached).parent
+        return snapshot, snapshot.name
+    return None, None
+
+
+def files_digest(directory: Path) -> str:
+    """Content hash of the small files (configs, tokenizer, chat template, remote code) plus
+    name/size/mtime of the weight files: a retrained checkpoint saved over the same folder keeps
+    its config.json but not its weights' mtimes, and must not be served cached responses."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        if path.suffix in WEIGHT_SUFFIXES:
+            stat = path.stat()
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        else:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
