@@ -56,3 +56,9 @@ def fgvr_train_root(tmp_path_factory: pytest.TempPathFactory):
             image.save(root / rel, quality=95)
             records.append(ManifestRecord(rel, name, split))
     return root, Manifest("cub", tuple(records), names)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in tiny random CLIP (transformers CLIPModel), built once per session."""
+    return resolve_builtin("tiny-clip", cache_root=tmp_path_factory.mktemp("finebench-clip-cache"))

@@ -318,33 +318,33 @@ def _build_into(directory: Path, seed: int) -> None:
         chat_template=CHAT_TEMPLATE,
     )
     processor.save_pretrained(directory)
-    marker = {"builder": "tiny-qwen2.5-vl", "builder_version": BUILDER_VERSION, "seed": seed}
-    (directory / BUILD_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
 
-def _is_complete(directory: Path, seed: int) -> bool:
+def _is_complete(directory: Path, builder: str, seed: int) -> bool:
     try:
         marker = json.loads((directory / BUILD_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return marker.get("builder_version") == BUILDER_VERSION and marker.get("seed") == seed
+    return marker.get("builder") == builder and marker.get("builder_version") == BUILDER_VERSION and marker.get("seed") == seed
 
 
-def build_tiny_qwen25vl(dest: Path, seed: int = 0) -> Path:
-    """Build (or reuse) the tiny random Qwen2.5-VL in ``dest``; returns ``dest``.
+def build_atomically(dest: Path, seed: int, builder: str, build_into: Callable[[Path, int], None]) -> Path:
+    """Build (or reuse) a model in ``dest`` with ``build_into``; returns ``dest``.
 
     Builds into a temporary sibling and renames it into place, so concurrent builders and
     interrupted builds never leave a half-written model behind; an outdated build is replaced.
     """
     dest = Path(dest)
-    if _is_complete(dest, seed):
+    if _is_complete(dest, builder, seed):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.build-"))
     try:
-        _build_into(staging, seed)
+        build_into(staging, seed)
+        marker = {"builder": builder, "builder_version": BUILDER_VERSION, "seed": seed}
+        (staging / BUILD_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         if dest.exists():
-            if _is_complete(dest, seed):  # another process finished first
+            if _is_complete(dest, builder, seed):  # another process finished first
                 return dest
             stale = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.stale-"))
             os.replace(dest, stale / dest.name)
@@ -352,14 +352,26 @@ def build_tiny_qwen25vl(dest: Path, seed: int = 0) -> Path:
         try:
             os.replace(staging, dest)
         except OSError:
-            if not _is_complete(dest, seed):  # lost a race against a different build: report it
+            if not _is_complete(dest, builder, seed):  # lost a race against a different build: report it
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 
-BUILTIN_MODELS: dict[str, Callable[[Path], Path]] = {"tiny-qwen2.5-vl": build_tiny_qwen25vl}
+def build_tiny_qwen25vl(dest: Path, seed: int = 0) -> Path:
+    """Build (or reuse) the tiny random Qwen2.5-VL in ``dest``; returns ``dest``."""
+    return build_atomically(dest, seed, "tiny-qwen2.5-vl", _build_into)
+
+
+def build_tiny_clip(dest: Path, seed: int = 0) -> Path:
+    """Build (or reuse) the tiny random CLIP in ``dest`` (see ``finebench.models.tiny_clip``)."""
+    from finebench.models.tiny_clip import build_into
+
+    return build_atomically(dest, seed, "tiny-clip", build_into)
+
+
+BUILTIN_MODELS: dict[str, Callable[[Path], Path]] = {"tiny-qwen2.5-vl": build_tiny_qwen25vl, "tiny-clip": build_tiny_clip}
 """Models finebench can build offline, addressed in model cards as ``builtin:NAME``."""
 
 

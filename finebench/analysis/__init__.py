@@ -1,0 +1,1 @@
+"""Representation analyses of Fine-R1 §5.4: features, linear probes, taxonomy gap and PCA."""
