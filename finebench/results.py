@@ -21,7 +21,9 @@
       "groups": {GROUP: {METRIC: float, "n_tasks": int, "tasks": [TASK, ...]}},   # macro averages
       "tasks": {TASK: {"task_hash", "config_hash", "items_sha256", "version", "dataset", "world",
                        "split", "protocol", "n_items_total", "seeds": [int, ...], "source"}},
-      "environment": {"finebench", "python", "platform", "git_hash", "packages": {NAME: VERSION}}
+      "environment": {"finebench", "python", "platform", "git_hash", "packages": {NAME: VERSION}},
+      "general": {BENCHMARK: {"score": float, "unit": "%" | "score", "lmms_task", "metrics": {...},
+                              "lmms_results": PATH, "limit"}}   # only after `run --general`
     }
 
 Samples whose generation failed count as wrong (score 0) so that missing images can never raise a

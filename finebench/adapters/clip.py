@@ -16,7 +16,6 @@ DataLoader with worker processes while the model encodes the previous batch.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finebench.leaderboard.collect import Run, display_names, load_runs, reported_models
+from finebench.leaderboard.general import GeneralRow, general_rows
 from finebench.leaderboard.intervals import (
     bootstrap_replicates,
     load_scores,
@@ -29,6 +30,8 @@ class Leaderboard:
     seed: int
     notes: tuple[str, ...]
     """Things a reader must know that the tables cannot show (tasks left out, missing samples)."""
+    general: tuple[GeneralRow, ...] = ()
+    """General-capability rows (Appendix F), for runs that have ``general`` scores."""
 
 
 def build_leaderboard(
@@ -47,4 +50,5 @@ def build_leaderboard(
             notes.append(f"No interval where the samples file is missing: {', '.join(missing)}.")
         replicates = bootstrap_replicates(scores, n_resamples, seed)
         tables = [with_uncertainty(table, replicates) for table in tables]
-    return Leaderboard(tuple(tables), tuple(runs), now_iso(), n_resamples, seed, tuple(notes))
+    general = tuple(general_rows(runs, tables, display_names(cards)))
+    return Leaderboard(tuple(tables), tuple(runs), now_iso(), n_resamples, seed, tuple(notes), general)

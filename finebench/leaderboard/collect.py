@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,8 @@ class Run:
     family: str
     created: str
     tasks: Mapping[str, TaskRun]
+    general: Mapping[str, float] = field(default_factory=dict)
+    """General-capability benchmark -> score (``general`` in results.json, see finebench.general)."""
 
 
 def resolve_results_path(path: Path) -> Path:
@@ -144,7 +146,20 @@ def load_run(path: Path) -> Run:
         if task not in data["tasks"]:
             raise FinebenchError(f"{path}: results.{task} has no tasks.{task} entry")
         tasks[task] = _task_run(task, summary, data["tasks"][task], path)
-    return Run(path, model["name"], model.get("family") or "general-mllm", str(data.get("created", "")), tasks)
+    return Run(path, model["name"], model.get("family") or "general-mllm", str(data.get("created", "")), tasks,
+               _general_scores(data.get("general", {}), path))
+
+
+def _general_scores(general: Any, path: Path) -> dict[str, float]:
+    if not isinstance(general, dict):
+        raise FinebenchError(f"{path}: key 'general' must be a mapping")
+    scores = {}
+    for name, entry in general.items():
+        score = entry.get("score") if isinstance(entry, dict) else None
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise FinebenchError(f"{path}: general.{name}.score must be a number")
+        scores[name] = float(score)
+    return scores
 
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from finebench.fsutil import atomic_write_text
 from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.general import general_columns
 from finebench.leaderboard.tables import Table
 
 
@@ -60,7 +61,8 @@ def wide_frame(table: Table) -> Any:
 
 
 def write_exports(board: Leaderboard, out: Path) -> list[str]:
-    """Write ``leaderboard.csv``, ``leaderboard.json`` and ``TABLE_ID.csv``; returns the file names."""
+    """Write ``leaderboard.csv``, ``leaderboard.json``, ``TABLE_ID.csv`` and, when any run has
+    general-capability scores, ``general.csv``; returns the file names."""
     import pandas as pd
 
     tidy = pd.DataFrame(tidy_records(board))
@@ -68,6 +70,11 @@ def write_exports(board: Leaderboard, out: Path) -> list[str]:
         tidy["n"] = tidy["n"].astype("Int64")  # item counts stay integers next to missing cells
     files = {"leaderboard.csv": tidy.to_csv(index=False), "leaderboard.json": tidy.to_json(orient="records", indent=2)}
     files.update({f"{table.id}.csv": wide_frame(table).to_csv(index=False, float_format="%.4f") for table in board.tables})
+    if board.general:
+        columns = general_columns()
+        frame = pd.DataFrame([{"model": row.label, **{label: row.values.get(key) for key, label in columns}} for row in board.general],
+                             columns=["model", *(label for _, label in columns)])
+        files["general.csv"] = frame.to_csv(index=False, float_format="%.4f")
     for name, text in files.items():
         atomic_write_text(out / name, text)
     return list(files)

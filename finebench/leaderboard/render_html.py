@@ -8,11 +8,12 @@ order). A view can be linked as ``index.html#sort=TABLE_ID/COLUMN/desc``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 
 import finebench
 from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.general import GeneralRow, general_columns
 from finebench.leaderboard.render_md import (
     MISSING,
     half_width,
@@ -137,6 +138,18 @@ def html_table(table: Table) -> str:
     )
 
 
+def general_html(rows: Sequence[GeneralRow]) -> str:
+    columns = general_columns()
+    head = '<th class="models">Models</th>' + "".join(f"<th>{escape(label)}</th>" for _, label in columns)
+    body = [
+        f'<tr class="model"><th scope="row">{escape(row.label)}</th>'
+        + "".join(f"<td>{number(row.values[key]) if key in row.values else MISSING}</td>" for key, _ in columns)
+        + "</tr>"
+        for row in rows
+    ]
+    return f'<div class="scroll"><table class="general"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
 def figure_html(name: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
     return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)}"><figcaption>{escape(name)}</figcaption></figure>'
@@ -167,5 +180,7 @@ def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]
             parts += [f"<h2>{escape(current.label)}</h2>", f"<p>{escape(setting_description(current))}</p>"]
         parts += [f"<h3>Table {table.spec.number}: {escape(table.spec.title)}</h3>", html_table(table)]
         parts += [figure_html(name, png) for name, png in plots.get(table.id, {}).items()]
+    if board.general:
+        parts += ["<h2>General capability (Appendix F)</h2>", general_html(board.general)]
     parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -9,6 +9,7 @@ import finebench
 from finebench.leaderboard.analysis import RunAnalysis
 from finebench.leaderboard.build import Leaderboard
 from finebench.leaderboard.collect import Setting
+from finebench.leaderboard.general import GeneralRow, general_columns
 from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
 from finebench.leaderboard.tables import DECIMALS, Row, Table
 
@@ -122,9 +123,23 @@ def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
             *markdown_table(table),
             "",
         ]
+    if board.general:
+        lines += ["## General capability (Appendix F)", "",
+                  "Scores from lmms-eval (`finebench run --general ...`) next to the model's FGVR averages in the "
+                  "paper setting. MME is a score out of 2800; the others are percentages.", "",
+                  *general_markdown(board.general), ""]
     if files:
         lines += ["## Files", "", *(f"- [{name}]({name})" for name in files), ""]
     return "\n".join(lines)
+
+
+def general_markdown(rows: Sequence[GeneralRow]) -> list[str]:
+    columns = general_columns()
+    lines = ["| Models | " + " | ".join(label for _, label in columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    for row in rows:
+        cells = [number(row.values[key]) if key in row.values else MISSING for key, _ in columns]
+        lines.append("| " + " | ".join([escape(row.label), *cells]) + " |")
+    return lines
 
 
 def analysis_markdown(analysis: RunAnalysis, top_classes: int = 10) -> str:

@@ -39,6 +39,9 @@ class ModelCard:
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reported: dict[str, Any] = field(default_factory=dict)
     """Paper-reported numbers, ``{table: {task: value}}``; shown as reference rows, never measured."""
+    lmms: dict[str, Any] = field(default_factory=dict)
+    """The lmms-eval model (``{model: ID, model_args: {...}}``) for general-capability runs; see
+    ``finebench.general`` for the default."""
     source_file: str = ""
 
 
@@ -54,7 +57,7 @@ def card_from_mapping(data: Any, source: str) -> ModelCard:
             raise ConfigError(f"{source}: key {key!r} is required and must be a string")
     if data.get("family", "general-mllm") not in FAMILIES:
         raise ConfigError(f"{source}: key 'family' must be one of {', '.join(FAMILIES)}")
-    for key in ("generation", "adapter_options", "reported"):
+    for key in ("generation", "adapter_options", "reported", "lmms"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{source}: key {key!r} must be a mapping")
     return ModelCard(**data, source_file=source)
