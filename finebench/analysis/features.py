@@ -18,15 +18,16 @@ keyed by everything that determines it. torch is imported inside the functions.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from finebench.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -218,15 +219,7 @@ class FeatureCache:
                 f"compute_fn returned an array of shape {features.shape} for {len(key_parts.inputs)} inputs"
             )
         key = json.dumps({"fingerprint": key_parts.fingerprint, "kind": key_parts.kind, "inputs": key_parts.inputs})
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, features=features, key=np.array(key))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.savez(buffer, features=features, key=np.array(key))
+        atomic_write_bytes(path, buffer.getvalue())
         return features

@@ -9,12 +9,13 @@ majority share for unbalanced labels, when the two groups are indistinguishable)
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from finebench.fsutil import atomic_write_bytes
 
 L2_INVERSE_STRENGTH = 1.0
 """scikit-learn's ``C``: the fit minimises ``C * sum(cross-entropy) + ||W||^2 / 2`` (bias not penalised)."""
@@ -92,17 +93,9 @@ def plot_pca(
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    atomic_write_bytes(Path(path), png.getvalue())
 
 
 def _stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:

@@ -30,13 +30,6 @@ def _check_bootstrap(resamples: int, seed: int, minimum: int) -> None:
         raise FinebenchError("--seed must be >= 0")
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary name so a reader never sees half a PNG."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def leaderboard_command(
     results: Sequence[Path],
     out: Path,
@@ -49,7 +42,7 @@ def leaderboard_command(
     html: bool = True,
 ) -> list[Path]:
     """Build the leaderboard of the given results directories into ``out``; returns the files written."""
-    from finebench.fsutil import atomic_write_text
+    from finebench.fsutil import atomic_write_bytes, atomic_write_text
     from finebench.leaderboard.build import build_leaderboard
     from finebench.leaderboard.export import write_exports
     from finebench.leaderboard.render_md import leaderboard_markdown
@@ -69,7 +62,7 @@ def leaderboard_command(
         for table in board.tables:
             table_plots[table.id] = draw(table)
             for name, png in table_plots[table.id].items():
-                _write_bytes(out / name, png)
+                atomic_write_bytes(out / name, png)
                 files.append(name)
     if html:
         from finebench.leaderboard.render_html import leaderboard_html
