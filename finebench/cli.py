@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from finebench.commands.analyze import app as analyze_app
 from finebench.commands.leaderboard import app as leaderboard_app
 from finebench.errors import FinebenchError
 
@@ -25,7 +26,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
 app.add_typer(data_app, name="data")
-app.add_typer(leaderboard_app)  # `leaderboard`, `compare`, `analyze`
+app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
+app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
 train_app = typer.Typer(no_args_is_help=True, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
 app.add_typer(train_app, name="train")
 

@@ -140,13 +140,15 @@ def test_typer_commands(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| cub_closed_seen | accuracy | 30 | 73.33 | 43.33 | +30.00 |" in result.output
     assert json.loads((tmp_path / "c.json").read_text())["results"][0]["mcnemar"]["a_only"] == 9
-    result = runner.invoke(app, ["analyze", str(a), "--resamples", "100"])
+    from finebench.commands.analyze import app as analyze_app
+
+    result = runner.invoke(analyze_app, ["report", str(a), "--resamples", "100"])
     assert result.exit_code == 0 and (a / "analysis" / "analysis.md").is_file()
 
 
 def test_importing_the_commands_stays_light():
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, finebench.commands.leaderboard; "
+        [sys.executable, "-c", "import sys, finebench.commands.leaderboard, finebench.commands.analyze; "
          "print(sorted(m for m in ('numpy', 'pandas', 'matplotlib', 'scipy') if m in sys.modules))"],
         capture_output=True, text=True,
     )

@@ -1,4 +1,4 @@
-"""``finebench leaderboard``, ``finebench compare`` and ``finebench analyze``.
+"""``finebench leaderboard`` and ``finebench compare`` (and the run report behind ``finebench analyze report``).
 
 The plain functions do the work and return what they wrote, so tests and scripts call them
 directly; ``app`` wraps them for the command line. Only typer is imported at module level:
@@ -161,17 +161,3 @@ def compare_cli(
 ) -> None:
     """Paired bootstrap and exact McNemar tests of A against B on the items both scored."""
     typer.echo(compare_command(a, b, resamples=resamples, seed=seed, json_out=json_out), nl=False)
-
-
-@app.command("analyze")
-def analyze_cli(
-    run: Annotated[Path, typer.Argument(help="Results directory of one run.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="[default: RUN/analysis]")] = None,
-    shuffled: Annotated[Optional[Path], typer.Option("--shuffled", help="A run of the same model with shuffled options (--protocol finebench): adds the paper-vs-shuffled gap.")] = None,
-    resamples: Resamples = DEFAULT_RESAMPLES,
-    seed: Seed = 0,
-    top_k: Annotated[int, typer.Option("--top-k", help="Confusion pairs listed per task.")] = 20,
-) -> None:
-    """Per-class accuracy, top confusions, format compliance, no-answer rate, response length, seen/unseen
-    gap; CircularEval position bias for circular runs."""
-    typer.echo(f"analysis: {analyze_command(run, out=out, shuffled=shuffled, resamples=resamples, seed=seed, top_k=top_k)}")
