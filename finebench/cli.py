@@ -28,6 +28,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Import, build and check bench
 app.add_typer(data_app, name="data")
 app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
 app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
+export_app = typer.Typer(no_args_is_help=True, help="Export tasks to other harnesses.")
+app.add_typer(export_app, name="export")
 train_app = typer.Typer(no_args_is_help=True, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
 app.add_typer(train_app, name="train")
 
@@ -305,6 +307,27 @@ def train_tapo(
     from finebench.commands.train_tapo import tapo_command
 
     tapo_command(config, overrides or [])
+
+
+@export_app.command("lmms-eval")
+def export_lmms(
+    out: Annotated[Path, typer.Argument(help="Folder for the task YAMLs (pass it to lmms-eval as --include_path).")],
+    tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated tasks and groups.")],
+    data_root: DataRoot = None,
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (default) or finebench.")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the tasks' metrics.")] = None,
+    ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative.")] = None,
+) -> None:
+    """Write lmms-eval task YAMLs (group `finebench`) that prompt and score exactly like `finebench run`."""
+    from finebench.lmms_export import GROUP, export_lmms_eval
+    from finebench.resources import default_data_root
+    from finebench.runner import DEFAULT_SS_ENCODER
+
+    written = export_lmms_eval(
+        _split_names(tasks), Path(data_root or default_data_root()).expanduser(), out, protocol=protocol,
+        metrics=_parse_metrics(metrics) if metrics else None, ss_encoder=ss_encoder or DEFAULT_SS_ENCODER,
+    )
+    typer.echo(f"wrote {len(written)} files to {out}; run: lmms-eval --include_path {out} --tasks {GROUP} ...")
 
 
 def main() -> None:
