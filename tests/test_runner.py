@@ -252,3 +252,27 @@ def test_unknown_strategy_and_icl_without_a_pool_are_refused(data_root, tmp_path
         evaluate(data_root, tmp_path, strategy="few-shot")
     with pytest.raises(FinebenchError, match="--icl-pool"):
         evaluate(data_root, tmp_path, strategy="icl")
+
+
+def test_prompt_ensemble_is_refused_for_generative_models(data_root, tmp_path):
+    with pytest.raises(FinebenchError, match="cannot run strategy 'prompt-ensemble'"):
+        evaluate(data_root, tmp_path, strategy="prompt-ensemble")
+
+
+def test_label_set_shows_every_class_of_the_task_whatever_the_limit(data_root, tmp_path):
+    seen: list[tuple[str, ...]] = []
+
+    def record(request):
+        seen.append(request.options)
+        return f"<answer>{request.options[0]}</answer>"
+
+    evaluate(data_root, tmp_path / "all", adapter=ScriptedAdapter(record), tasks=("cub_closed_seen",), trials=1,
+             option_order="label-set")
+    rows = [json.loads(l) for l in (tmp_path / "all" / "samples_cub_closed_seen.jsonl").read_text().splitlines()]
+    classes = tuple(sorted({r["target"] for r in rows} | {o for r in rows for o in r["options"]}))
+    assert len(classes) >= 4 and all(options == classes for options in seen)
+    assert all(tuple(r["options"]) == classes for r in rows)  # recorded as shown
+    seen.clear()
+    evaluate(data_root, tmp_path / "two", adapter=ScriptedAdapter(record), tasks=("cub_closed_seen",), trials=1,
+             option_order="label-set", limit=2)
+    assert len(seen) == 2 and all(options == classes for options in seen)
