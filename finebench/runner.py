@@ -192,6 +192,23 @@ def _demonstrations(
     return tuple((path, label) for path, label in chosen)
 
 
+def check_adapter_supports(adapter: type[Adapter], card: ModelCard, tasks: Sequence[TaskConfig], strategy: str) -> None:
+    """Refuse a strategy or open-world tasks the adapter cannot carry out (a class check, so a
+    session can run it before loading any weights)."""
+    if strategy not in adapter.strategies:
+        raise FinebenchError(
+            f"model {card.name!r} ({card.adapter}) cannot run strategy {strategy!r}; it runs {', '.join(adapter.strategies)}"
+        )
+    if adapter.supports_open_world:
+        return
+    open_tasks = [t.name for t in tasks if t.world == "open"]
+    if open_tasks:
+        raise FinebenchError(
+            f"model {card.name!r} ({card.adapter}) scores fixed options and cannot answer "
+            f"open-world tasks: {', '.join(open_tasks)}; use --tasks fgvr_closed"
+        )
+
+
 def order_pending(pending: list[PlannedSample], order: str, seed: int) -> list[PlannedSample]:
     if order == "length":
         return sorted(pending, key=lambda s: (-len(s.prompt), s.item.doc_id, s.trial))
@@ -263,19 +280,7 @@ class Evaluator:
         return results
 
     def _check_adapter_supports(self, tasks: list[TaskConfig]) -> None:
-        if self.config.strategy not in self.adapter.strategies:
-            raise FinebenchError(
-                f"model {self.card.name!r} ({self.card.adapter}) cannot run strategy {self.config.strategy!r}; "
-                f"it runs {', '.join(self.adapter.strategies)}"
-            )
-        if self.adapter.supports_open_world:
-            return
-        open_tasks = [t.name for t in tasks if t.world == "open"]
-        if open_tasks:
-            raise FinebenchError(
-                f"model {self.card.name!r} ({self.card.adapter}) scores fixed options and cannot answer "
-                f"open-world tasks: {', '.join(open_tasks)}; use --tasks fgvr_closed"
-            )
+        check_adapter_supports(type(self.adapter), self.card, tasks, self.config.strategy)
 
     def _results_skeleton(self) -> dict[str, Any]:
         c = self.config

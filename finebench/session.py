@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from finebench.adapters.factory import RuntimeOptions, create_adapter, resolve_backend
+from finebench.adapters.factory import RuntimeOptions, adapter_class, create_adapter, resolve_backend
 from finebench.items import RELEASE_OPTION_COUNT
 from finebench.models.cards import resolve_model
-from finebench.runner import Evaluator, RunConfig, effective_metrics, item_file
+from finebench.runner import Evaluator, RunConfig, check_adapter_supports, effective_metrics, item_file
 from finebench.scoring.encoders import load_text_encoder
 from finebench.taskindex import TaskIndex
 
@@ -23,6 +23,7 @@ def run_model(model: str, config: RunConfig, *, device: str = "auto", backend: s
     tasks = [index.load(name) for name in index.expand(list(config.tasks))]
     for task in tasks:  # bad names and missing data fail before a model loads
         item_file(task, config.data_root)
+    check_adapter_supports(adapter_class(card), card, tasks, config.strategy)  # so do unsupported tasks
     # so does a missing SS_relative encoder: it is loaded before the (much larger) model
     needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
     encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None

@@ -97,3 +97,13 @@ def test_data_build_writes_a_variant_the_harness_can_run(tmp_path):
     assert load_items(tmp_path / "variant" / "bird_seen.jsonl")
     bad = finebench("data", "build", "--dataset", "cubs", "--src", str(source), "--out", str(tmp_path / "v2"))
     assert bad.returncode == 2 and "did you mean 'cub'" in bad.stderr
+
+
+def test_unsupported_tasks_and_strategies_fail_before_anything_loads(tmp_path):
+    assert finebench("data", "demo", "--data-root", str(tmp_path)).returncode == 0
+    out = finebench("run", "--model", "tiny-clip", "--tasks", "cub", "--data-root", str(tmp_path), "-o", str(tmp_path / "o"))
+    assert out.returncode == 2 and "cannot answer open-world tasks: cub_open_seen, cub_open_unseen" in out.stderr
+    out = finebench("run", "--model", "tiny-qwen2.5-vl", "--tasks", "cub_closed_seen", "--strategy", "prompt-ensemble",
+                    "--data-root", str(tmp_path), "-o", str(tmp_path / "o"))
+    assert out.returncode == 2 and "cannot run strategy 'prompt-ensemble'" in out.stderr
+    assert not (tmp_path / "o").exists()

@@ -62,9 +62,14 @@ def resolve_backend(card: ModelCard, backend: str) -> ModelCard:
     return card if chosen == card.adapter else replace(card, adapter=chosen)
 
 
-def create_adapter(card: ModelCard, runtime: RuntimeOptions) -> Adapter:
+def adapter_class(card: ModelCard) -> type[Adapter]:
+    """The card's adapter class (its module imported, nothing loaded): enough to check what the
+    adapter supports before any weights are read."""
     if card.adapter not in ADAPTERS:
         raise unknown_name_error("adapter", card.adapter, ADAPTERS, hint=f"in model card {card.source_file or card.name}")
     module_name, class_name = ADAPTERS[card.adapter].split(":")
-    adapter_class = getattr(importlib.import_module(module_name), class_name)
-    return adapter_class.from_card(card, runtime)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def create_adapter(card: ModelCard, runtime: RuntimeOptions) -> Adapter:
+    return adapter_class(card).from_card(card, runtime)
