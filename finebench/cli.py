@@ -216,11 +216,12 @@ def list_tasks() -> None:
 
 @app.command()
 def models() -> None:
-    """List the model cards in baselines/."""
+    """List the model cards in baselines/: name, adapter, family, weights, reported numbers."""
     from finebench.models.cards import all_cards
 
     for card in all_cards():
-        sys.stdout.write(f"{card.name}\t{card.adapter}\t{card.family}\t{card.model}\n")
+        reported = ",".join(f"{metric}:{len(tasks)}" for metric, tasks in card.reported.items()) or "-"
+        sys.stdout.write(f"{card.name}\t{card.adapter}\t{card.family}\t{card.model}\t{reported}\n")
 
 
 @data_app.command("import-fine-r1")

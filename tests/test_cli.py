@@ -51,6 +51,8 @@ def test_models_lists_the_cards():
     assert out.returncode == 0
     rows = {line.split("\t")[0]: line.split("\t") for line in out.stdout.splitlines()}
     assert rows["tiny-qwen2.5-vl"][1] == "hf" and rows["qwen2.5-vl-7b"][3] == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert rows["fine-r1-7b"][4] == "accuracy:12,ss_relative:12" and rows["clip-l"][4] == "accuracy:12"
+    assert rows["tiny-clip"][1:] == ["clip", "test", "builtin:tiny-clip", "-"]
 
 
 def test_data_check_exit_code(tmp_path):
