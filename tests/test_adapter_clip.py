@@ -182,7 +182,15 @@ def test_tiny_clip_card_resolves_the_builtin_model(tiny_clip_dir, monkeypatch):
     built = resolve_model("tiny-clip")
     loaded = create_adapter(built, CPU)
     assert str(tiny_clip_dir.resolve()) in loaded.fingerprint()
-    assert ClipOptions(num_workers=0) == loaded.options
+    assert loaded.options == ClipOptions() and loaded.num_workers == 0
+
+
+def test_workers_default_to_none_on_cpu_and_some_on_gpu(tiny_clip_dir):
+    from finebench.adapters.clip import default_workers
+
+    loaded = ClipAdapter.from_card(card(tiny_clip_dir, adapter_options={}), CPU)
+    assert loaded.options.num_workers is None and loaded.num_workers == 0
+    assert 1 <= default_workers("cuda") <= 4
 
 
 open_clip = pytest.importorskip("open_clip")

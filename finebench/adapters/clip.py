@@ -46,8 +46,10 @@ class ClipOptions:
 
     pretrained: str | None = None
     """open_clip pretrained tag (e.g. ``openai``, ``merged2b_s11b_b114k``); unused for transformers models."""
-    num_workers: int = 2
-    """DataLoader worker processes that decode and preprocess images (0: in the main process)."""
+    num_workers: int | None = None
+    """DataLoader worker processes that preprocess images (0: in the main process). Default: 0 on
+    CPU, where the model needs the cores (measured on 2 cores: 750 images/s without workers, 610
+    with 2), and min(4, cores // 2) on a GPU, where preprocessing overlaps the GPU's work."""
     text_batch_size: int = 256
 
 
@@ -60,9 +62,17 @@ def parse_clip_options(card: ModelCard) -> ClipOptions:
     options = ClipOptions(**card.adapter_options)
     for name in ("num_workers", "text_batch_size"):
         value = getattr(options, name)
+        if name == "num_workers" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "num_workers" else 1):
             raise ConfigError(f"{where}: adapter_options.{name} must be a {'non-negative' if name == 'num_workers' else 'positive'} integer")
     return options
+
+
+def default_workers(device: str) -> int:
+    import os
+
+    return 0 if device == "cpu" else min(4, (os.cpu_count() or 2) // 2)
 
 
 class ContrastiveModel(Protocol):
@@ -88,6 +98,7 @@ class ClipAdapter(Adapter):
         self.batch_size = batch_size
         self.options = options
         self.device = device
+        self.num_workers = default_workers(device) if options.num_workers is None else options.num_workers
         self._class_embeddings: dict[tuple[str, str], np.ndarray] = {}
 
     @classmethod
@@ -144,11 +155,12 @@ class ClipAdapter(Adapter):
         from torch.utils.data import DataLoader
 
         model = self._model()
-        loader = DataLoader(
-            _PreprocessedImages(images, model.preprocess),
-            batch_size=self.batch_size,
-            num_workers=min(self.options.num_workers, len(images)),
-        )
+        workers = min(self.num_workers, len(images))
+        # A DataLoader hands each batch to one worker, so one batch per call would use one worker:
+        # split the call into two chunks per worker, preprocessed in parallel while the model
+        # encodes the chunks that are ready.
+        chunk = max(1, -(-len(images) // (2 * workers))) if workers else self.batch_size
+        loader = DataLoader(_PreprocessedImages(images, model.preprocess), batch_size=chunk, num_workers=workers)
         return np.concatenate([model.encode_images(pixels) for pixels in loader])
 
     def _model(self) -> ContrastiveModel:
