@@ -104,9 +104,11 @@ def run(
         raise FinebenchError("give both --model and --tasks (or --general), or neither for the offline demo")
     output_path = output_path or Path("finebench-out") / _slug(model)
     if general is not None:
-        from finebench.general import select_benchmarks
+        from finebench.general import lmms_model_for, select_benchmarks
+        from finebench.models.cards import resolve_model
 
-        benchmarks = select_benchmarks(general)  # a typo fails before any model loads
+        benchmarks = select_benchmarks(general)  # a typo or a card lmms-eval cannot run fails first
+        lmms_model_for(resolve_model(model))
     if tasks is not None:
         _run_tasks(model, tasks, data_root, output_path, dict(
             protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,
@@ -115,7 +117,6 @@ def run(
             strategy=strategy, icl_pool=icl_pool), device=device, backend=backend)
     if general is not None:
         from finebench.general import run_general
-        from finebench.models.cards import resolve_model
 
         scores = run_general(resolve_model(model), benchmarks, output_path, batch_size=batch_size, device=device,
                              include_path=lmms_include_path, limit=limit)

@@ -109,3 +109,10 @@ def test_unsupported_tasks_and_strategies_fail_before_anything_loads(tmp_path):
                     "--data-root", str(tmp_path), "-o", str(tmp_path / "o"))
     assert out.returncode == 2 and "cannot run strategy 'prompt-ensemble'" in out.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_general_benchmarks_are_checked_before_the_fgvr_run(tmp_path):
+    out = finebench("run", "--model", "tiny-clip", "--tasks", "cub_closed_seen", "--general", "mme", "-o", str(tmp_path / "o"))
+    assert out.returncode == 2 and "no lmms-eval equivalent" in out.stderr and not (tmp_path / "o").exists()
+    out = finebench("run", "--model", "tiny-qwen2.5-vl", "--general", "mmb", "-o", str(tmp_path / "o"))
+    assert out.returncode == 2 and "unknown general benchmark 'mmb'" in out.stderr
