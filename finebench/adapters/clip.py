@@ -24,7 +24,7 @@ import numpy as np
 
 from finebench.adapters.base import Adapter
 from finebench.adapters.checkpoints import files_digest, model_dir, resolve_device, resolve_source
-from finebench.adapters.factory import RuntimeOptions
+from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
 from finebench.models.cards import ModelCard
@@ -55,11 +55,7 @@ class ClipOptions:
 
 def parse_clip_options(card: ModelCard) -> ClipOptions:
     where = card.source_file or card.name
-    known = set(ClipOptions.__dataclass_fields__)
-    unknown = sorted(set(card.adapter_options) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown adapter_options {', '.join(unknown)} for the clip adapter; known: {', '.join(sorted(known))}")
-    options = ClipOptions(**card.adapter_options)
+    options = options_from_card(card, ClipOptions)
     for name in ("num_workers", "text_batch_size"):
         value = getattr(options, name)
         if name == "num_workers" and value is None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import TypeVar
 
 from finebench.adapters.base import Adapter
-from finebench.errors import FinebenchError
+from finebench.errors import ConfigError, FinebenchError
 from finebench.models.cards import ModelCard
 from finebench.suggest import unknown_name_error
 
@@ -22,6 +23,8 @@ ADAPTERS: dict[str, str] = {
     "clip": "finebench.adapters.clip:ClipAdapter",
     "lmms": "finebench.adapters.lmms:LmmsAdapter",
 }
+
+T = TypeVar("T")
 
 CHECKPOINT_BACKENDS = ("hf", "vllm")
 """Backends that run a transformers checkpoint directly; a card naming either runs on both."""
@@ -37,6 +40,19 @@ class RuntimeOptions:
     seed: int = 0
     max_images: int = 1
     """Most images one request carries (1 + demonstrations under in-context learning)."""
+
+
+def options_from_card(card: ModelCard, options_type: type[T]) -> T:
+    """The card's ``adapter_options`` as the adapter's options dataclass; an unknown key is an
+    error naming the card file and the keys the adapter knows, not a silently ignored setting."""
+    known = {f.name for f in fields(options_type)}
+    unknown = sorted(set(card.adapter_options) - known)
+    if unknown:
+        raise ConfigError(
+            f"{card.source_file or card.name}: unknown adapter_options {', '.join(unknown)} for the {card.adapter} "
+            f"adapter; known: {', '.join(sorted(known))}"
+        )
+    return options_type(**card.adapter_options)
 
 
 def vllm_usable() -> bool:

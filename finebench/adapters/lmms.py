@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finebench.adapters.base import Adapter
-from finebench.adapters.factory import RuntimeOptions
+from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
 from finebench.models.cards import ModelCard
@@ -38,11 +38,7 @@ class LmmsOptions:
 
 def parse_lmms_options(card: ModelCard) -> LmmsOptions:
     where = card.source_file or card.name
-    known = set(LmmsOptions.__dataclass_fields__)
-    unknown = sorted(set(card.adapter_options) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown adapter_options {', '.join(unknown)} for lmms; known: {', '.join(sorted(known))}")
-    options = LmmsOptions(**card.adapter_options)
+    options = options_from_card(card, LmmsOptions)
     if not isinstance(options.model_args, dict):
         raise ConfigError(f"{where}: adapter_options.model_args must be a mapping")
     return options

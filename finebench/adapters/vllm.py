@@ -21,7 +21,7 @@ from typing import Any
 
 from finebench.adapters.base import Adapter
 from finebench.adapters.checkpoints import files_digest, model_dir, resolve_source
-from finebench.adapters.factory import RuntimeOptions
+from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
 from finebench.models.cards import ModelCard
@@ -51,11 +51,7 @@ class VLLMOptions:
 
 def parse_vllm_options(card: ModelCard) -> VLLMOptions:
     where = card.source_file or card.name
-    known = set(VLLMOptions.__dataclass_fields__)
-    unknown = sorted(set(card.adapter_options) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown adapter_options {', '.join(unknown)} for vllm; known: {', '.join(sorted(known))}")
-    options = VLLMOptions(**card.adapter_options)
+    options = options_from_card(card, VLLMOptions)
     for name in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "chunk_size"):
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
