@@ -45,7 +45,7 @@ import yaml
 from finebench.errors import FinebenchError
 from finebench.fsutil import atomic_write_text
 from finebench.items import Item, load_items, parse_item
-from finebench.prompts import option_seed, render_prompt, shown_options
+from finebench.prompts import render_prompt, trial_options
 from finebench.runner import (
     DEFAULT_SS_ENCODER,
     effective_metrics,
@@ -115,8 +115,7 @@ class ExportedTask:
 
     def options(self, item: Item) -> tuple[str, ...]:
         """The options as ``plan_task`` shows them in trial 0."""
-        shuffle_seed = option_seed(self.seed, 0, item.doc_id) if self.option_order == "shuffled" else None
-        return shown_options(item, self.option_order, seed=shuffle_seed or 0, trial=0)
+        return trial_options(item, self.option_order, run_seed=self.seed, trial=0)[0]
 
     def doc_to_text(self, doc: Mapping[str, Any], lmms_eval_specific_kwargs: Any = None) -> str:
         item = self.item(doc)

@@ -42,6 +42,15 @@ def shown_options(
     return tuple(options)
 
 
+def trial_options(
+    item: Item, option_order: str, *, run_seed: int, trial: int, label_set: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], int | None]:
+    """The options of one (item, trial) and the shuffle seed behind them (None unless shuffled):
+    the one place ``finebench run`` and exported tasks decide what an item shows."""
+    shuffle_seed = option_seed(run_seed, trial, item.doc_id) if option_order == "shuffled" else None
+    return shown_options(item, option_order, seed=shuffle_seed or 0, trial=trial, label_set=label_set), shuffle_seed
+
+
 def task_label_set(items: Sequence[Item]) -> tuple[str, ...]:
     """Every class a task's items name (ground truths and options), sorted: the candidates of the
     ``label-set`` option order. Built from all items of the file, so ``--limit`` does not shrink it."""

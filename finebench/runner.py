@@ -27,11 +27,10 @@ from finebench.prompts import (
     STRATEGIES,
     applied_strategy,
     apply_strategy,
-    option_seed,
     prompt_hash,
     render_prompt,
-    shown_options,
     task_label_set,
+    trial_options,
 )
 from finebench.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, SampleScore, aggregate, score_samples
@@ -170,8 +169,7 @@ def plan_task(
     for item in items:
         for trial in range(trials):
             trial_seed = seed + trial
-            shuffle_seed = option_seed(seed, trial, item.doc_id) if order == "shuffled" else None
-            options = shown_options(item, order, seed=shuffle_seed or 0, trial=trial, label_set=label_set)
+            options, shuffle_seed = trial_options(item, order, run_seed=seed, trial=trial, label_set=label_set)
             prompt = render_prompt(template, item, options)
             demos = _demonstrations(options, demo_pool, seed, item) if strategy == "icl" else ()
             p_hash = prompt_hash(prompt, item.image_path, demos, strategy)
