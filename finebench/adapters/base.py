@@ -12,7 +12,22 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
+from finebench.errors import FinebenchError
 from finebench.instance import Request
+
+DEFAULT_MAX_NEW_TOKENS = 2048
+"""Used when a task sets no ``max_new_tokens``; the paper's setting, and unlike transformers' own
+default (a total length of 20 tokens) it does not silently truncate answers."""
+
+GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
+"""Generation settings the local generative backends understand; anything else is an error."""
+
+
+def check_gen_kwargs(gen_kwargs: dict) -> None:
+    """Refuse settings a backend would silently ignore."""
+    unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
+    if unknown:
+        raise FinebenchError(f"unsupported generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}")
 
 
 class Adapter(ABC):

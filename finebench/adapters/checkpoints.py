@@ -61,6 +61,16 @@ def model_dir(source: str) -> tuple[Path | None, str | None]:
     return None, None
 
 
+def checkpoint_revision(source: str) -> str | None:
+    """``rev=COMMIT|files=DIGEST`` of a local folder or cached hub snapshot (``rev=local`` for a
+    folder), the part of every local backend's fingerprint that tracks the weights; None when the
+    checkpoint cannot be found on disk."""
+    directory, commit = model_dir(source)
+    if directory is None:
+        return None
+    return f"rev={commit or 'local'}|files={files_digest(directory)}"
+
+
 def files_digest(directory: Path) -> str:
     """Content hash of the small files (configs, tokenizer, chat template, remote code) plus
     name/size/mtime of the weight files: a retrained checkpoint saved over the same folder keeps

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from finebench.adapters.base import Adapter
-from finebench.adapters.checkpoints import files_digest, model_dir, resolve_device, resolve_source
+from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
 from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
@@ -127,16 +127,15 @@ class ClipAdapter(Adapter):
         return scores
 
     def _embed_missing_classes(self, requests: Sequence[Request]) -> None:
-        missing: dict[str, list[str]] = {}
+        missing: dict[str, dict[str, None]] = {}  # template set -> class names, in first-seen order
         for request in requests:
             template_set = STRATEGY_TEMPLATES[request.strategy]
             for name in request.options:
-                if (template_set, name) not in self._class_embeddings and name not in missing.setdefault(template_set, []):
-                    missing[template_set].append(name)
+                if (template_set, name) not in self._class_embeddings:
+                    missing.setdefault(template_set, {})[name] = None
         for template_set, names in missing.items():
-            if names:
-                for name, vector in zip(names, self.class_embeddings(names, template_set), strict=True):
-                    self._class_embeddings[(template_set, name)] = vector
+            for name, vector in zip(names, self.class_embeddings(list(names), template_set), strict=True):
+                self._class_embeddings[(template_set, name)] = vector
 
     def class_embeddings(self, names: Sequence[str], template_set: str = "single") -> np.ndarray:
         """(n_classes, dim) unit vectors: each class's prompt embedding, or the renormalised mean
@@ -214,7 +213,7 @@ class HFContrastiveModel:
                 "(e.g. google/siglip2-large-patch16-384)"
             )
         self._device = device
-        self.model_id = f"hf:{source}|{_source_digest(source)}"
+        self.model_id = f"hf:{source}|{checkpoint_revision(source) or 'rev=unknown'}"
 
     def preprocess(self, image: Image) -> torch.Tensor:
         return self._image_processor(images=image, return_tensors="pt")["pixel_values"][0]
@@ -280,10 +279,3 @@ def _unit_rows(output: Any) -> np.ndarray:
     features = output if isinstance(output, torch.Tensor) else output.pooler_output
     return l2_normalise(features.float().cpu().numpy())
 
-
-def _source_digest(source: str) -> str:
-    """Files digest of a local folder or cached hub snapshot, so retrained weights miss the cache."""
-    directory, commit = model_dir(source)
-    if directory is None:
-        return "rev=unknown"
-    return f"rev={commit or 'local'}|files={files_digest(directory)}"

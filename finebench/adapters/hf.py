@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from finebench.adapters.base import Adapter
-from finebench.adapters.checkpoints import files_digest, model_dir, resolve_device, resolve_source
+from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter, check_gen_kwargs
+from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
 from finebench.adapters.factory import RuntimeOptions
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
-DEFAULT_MAX_NEW_TOKENS = 2048
-"""Used when a task sets no ``max_new_tokens``; the paper's setting, and unlike transformers' own
-default (a total length of 20 tokens) it does not silently truncate answers."""
-
-GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
-"""Generation settings this adapter understands; anything else is an error rather than ignored."""
 
 SAMPLING_KWARGS = ("temperature", "top_p", "top_k")
 
@@ -92,11 +86,7 @@ class HFAdapter(Adapter):
         if self.model is None:
             raise FinebenchError("the HF adapter was closed")
         gen_kwargs = dict(requests[0].gen_kwargs)
-        unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
-        if unknown:
-            raise FinebenchError(
-                f"unsupported generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}"
-            )
+        check_gen_kwargs(gen_kwargs)
         settings = _generation_settings(gen_kwargs, self.processor.tokenizer.pad_token_id)
         texts = [
             self.processor.apply_chat_template(r.messages(), add_generation_prompt=True, tokenize=False)
@@ -193,10 +183,9 @@ def _generation_settings(gen_kwargs: dict[str, Any], pad_token_id: int | None) -
 
 
 def _fingerprint(source: str, model: Any, processor: Any, dtype: torch.dtype) -> str:
-    directory, commit = model_dir(source)
-    if directory is not None:
-        files = files_digest(directory)
-    else:  # loaded from somewhere we cannot inspect: the config is the best evidence we have
-        files = "config-" + hashlib.sha256(model.config.to_json_string().encode()).hexdigest()[:16]
+    # loaded from somewhere we cannot inspect: the config is the best evidence we have
+    revision = checkpoint_revision(source) or (
+        "rev=local|files=config-" + hashlib.sha256(model.config.to_json_string().encode()).hexdigest()[:16]
+    )
     dtype_name = str(dtype).removeprefix("torch.")
-    return f"hf:{source}|rev={commit or 'local'}|files={files}|dtype={dtype_name}|pixels={_pixel_bounds(processor)}"
+    return f"hf:{source}|{revision}|dtype={dtype_name}|pixels={_pixel_bounds(processor)}"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from finebench.adapters.base import Adapter
+from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter
 from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
@@ -25,7 +25,6 @@ from finebench.models.cards import ModelCard
 
 TASK = "finebench"
 SPLIT = "test"
-DEFAULT_MAX_NEW_TOKENS = 2048
 
 
 @dataclass(frozen=True)

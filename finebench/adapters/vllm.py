@@ -19,17 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from finebench.adapters.base import Adapter
-from finebench.adapters.checkpoints import files_digest, model_dir, resolve_source
+from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter, check_gen_kwargs
+from finebench.adapters.checkpoints import checkpoint_revision, resolve_source
 from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.errors import ConfigError, FinebenchError
 from finebench.instance import Request
 from finebench.models.cards import ModelCard
-
-DEFAULT_MAX_TOKENS = 2048
-"""As in the hf adapter: the paper's ``max_new_tokens`` when a task sets none."""
-
-GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
 
 
 @dataclass(frozen=True)
@@ -89,10 +84,8 @@ def engine_kwargs(card: ModelCard, source: str, options: VLLMOptions, *, seed: i
 def sampling_kwargs(gen_kwargs: dict[str, Any], default_seed: int) -> dict[str, Any]:
     """``vllm.SamplingParams`` keyword arguments equivalent to the hf adapter's settings: greedy
     is temperature 0; sampling passes only the knobs the task set, plus a seed per request."""
-    unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
-    if unknown:
-        raise FinebenchError(f"unsupported generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}")
-    params: dict[str, Any] = {"max_tokens": int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_TOKENS))}
+    check_gen_kwargs(gen_kwargs)
+    params: dict[str, Any] = {"max_tokens": int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))}
     if gen_kwargs.get("do_sample", False):
         params["temperature"] = float(gen_kwargs.get("temperature", 1.0))
         params.update({k: gen_kwargs[k] for k in ("top_p", "top_k") if k in gen_kwargs})
@@ -297,8 +290,7 @@ def _start_workers(kwargs: dict[str, Any], options: VLLMOptions) -> list[_Worker
 
 def _fingerprint(source: str, kwargs: dict[str, Any]) -> str:
     """Weights (files digest, as for hf) plus every engine setting that can change outputs."""
-    directory, commit = model_dir(source)
-    files = files_digest(directory) if directory is not None else "unknown"
+    revision = checkpoint_revision(source) or "rev=local|files=unknown"
     settings = {k: v for k, v in kwargs.items() if k not in ("model", "gpu_memory_utilization", "enforce_eager")}
-    return f"vllm:{source}|rev={commit or 'local'}|files={files}|{json.dumps(settings, sort_keys=True, default=str)}"
+    return f"vllm:{source}|{revision}|{json.dumps(settings, sort_keys=True, default=str)}"
 

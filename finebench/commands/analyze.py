@@ -53,13 +53,14 @@ def probe_cli(
     device: Device = "auto",
 ) -> None:
     """H1: linear probe on mean-pooled image-token states of the last LLM layer (train split -> test split)."""
+    from finebench.adapters.checkpoints import resolve_device
     from finebench.analysis.studies import ProbeSettings, probe_study
     from finebench.data.official import read_official
 
     manifest = read_official(dataset, src)
     settings = ProbeSettings(epochs=epochs, lr=lr, batch_size=probe_batch_size, seed=seed, max_per_class=max_per_class)
     result = _with_models(model, device, out, lambda loaded, cache, progress: probe_study(
-        loaded, manifest, data_root, cache, settings, batch_size=batch_size, progress=progress, device=_torch_device(device)))
+        loaded, manifest, data_root, cache, settings, batch_size=batch_size, progress=progress, device=resolve_device(device)))
     rows = [(name, f"{r['best_test_accuracy'] * 100:.2f}", str(r["best_epoch"]), f"{r['final_test_accuracy'] * 100:.2f}")
             for name, r in result["models"].items()]
     _write(out, "probe", result, ["Model", "Best test acc. (%)", "Best epoch", "Final test acc. (%)"], rows)
@@ -112,14 +113,6 @@ def pca_cli(
     rows = [(name, f"{r['separability'] * 100:.2f}", f"[{r['plot']}]({r['plot']})") for name, r in result["models"].items()]
     _write(out, "pca", result, ["Model", "Separability (CV acc., %)", "Plot"], rows,
            note=f"Majority baseline: {result['majority_baseline'] * 100:.2f}% (one correct option per item).")
-
-
-def _torch_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _with_models(names: list[str], device: str, out: Path, study: Callable[..., dict[str, Any]]) -> dict[str, Any]:
