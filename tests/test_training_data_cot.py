@@ -1,4 +1,4 @@
-"""CoT data construction with a scripted teacher: concept aggregation, the structured prompt,
+"""CoT data construction with a scripted teacher: concept aggregation, the paper's Table 5 prompt,
 rejection sampling (each way a try can fail), the SFT conversion, and resuming from the cache."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from finebench.training.cot import (
     NOT_AMONG_OPTIONS,
     REASONING_TASK,
     WRONG_PREDICTION,
+    COT_PROMPT,
     CotSettings,
     aggregate_concepts,
     build_cot_data,
@@ -32,6 +33,7 @@ from finebench.training.fewshot import TrainingSet, build_training_set
 from finebench.training.formats import BadSampleWarning, DataFormatError, check_stage1, load_stage1
 from tests.fakes import ScriptedAdapter
 
+PAPER_TABLES = Path(__file__).resolve().parents[1].parent / "shared" / "paper-tables.md"
 QUESTIONS = ("What kind of bird is this?", "Can you identify the bird in this image?")
 CAPTIONS = (
     "red crown, black face mask, short conical bill",
@@ -147,10 +149,12 @@ def test_rejection_sampling_keeps_only_verified_reasoning(
     assert report.outcomes[0].concepts == ["red crown", "black face mask", "short conical bill"]
     assert progress.totals == progress.done == {0: 6, 1: 6}
 
-    # The teacher saw one image per class, the concepts, never the label; one batch per round.
-    reasoning = [r.prompt for r in teacher.asked if r.task == REASONING_TASK]
-    assert all("red crown, black face mask, short conical bill" in prompt for prompt in reasoning)
-    assert not any(label in prompt for prompt in reasoning for label in labels)
+    # The teacher saw one image per class and the paper's Table 5 prompt with its label, concepts
+    # and question; one batch per round.
+    reasoning = [r for r in teacher.asked if r.task == REASONING_TASK]
+    assert all("red crown, black face mask, short conical bill" in r.prompt for r in reasoning)
+    assert all(r.prompt.startswith(f"This is a picture of a {labels[r.doc_id]} with the following visual features: ")
+               for r in reasoning)
     assert teacher.n_generated == 6 * 3 + 6 + 5 + 4  # captions, then rounds of the still-pending
 
     # SFT format of the release; images relative to the data root, labels spelled as the dataset's.
@@ -207,8 +211,39 @@ def test_missing_images_are_refused_or_skipped_by_index(
     assert [o.index for o in report.outcomes] == [0, 1, 3, 4, 5]
 
 
+def test_default_prompt_is_the_papers_table5_template_verbatim() -> None:
+    if not PAPER_TABLES.is_file():
+        pytest.skip("shared paper-tables.md not present")
+    block = PAPER_TABLES.read_text(encoding="utf-8").split("## Table 5")[1].split("```")[1]
+    assert COT_PROMPT == block.strip()
+    assert CotSettings(noun="bird", questions=QUESTIONS).cot_prompt == COT_PROMPT
+
+
+def test_a_label_blind_template_keeps_the_label_from_the_teacher(
+    tmp_path: Path, fgvr_train_root: tuple[Path, Manifest], training: TrainingSet
+) -> None:
+    root, _ = fgvr_train_root
+    labels = list(training.by_class())
+    teacher = scripted_teacher(labels)
+    blind = "Question: {question}\nConcepts: {concepts}. Name the {noun}: <analysis>, <options>, <comparison>, <prediction>."
+    _, report = build_cot_data(training, root, teacher, tmp_path, settings(cot_prompt=blind))
+    reasoning = [r.prompt for r in teacher.asked if r.task == REASONING_TASK]
+    assert reasoning and all(p.startswith("Question: ") and "Name the bird" in p for p in reasoning)
+    assert not any(label in prompt for prompt in reasoning for label in labels)
+    assert report.kept == 3
+
+
+def test_options_may_be_listed_on_one_line() -> None:
+    text = cot("Red Cardinal", []).replace("<options>\n\n</options>", "<options>Red Cardinal, Scarlet Tanager; Summer Tanager</options>")
+    assert parse_structured_cot(text).options == ("Red Cardinal", "Scarlet Tanager", "Summer Tanager")
+
+
 def test_settings_are_validated() -> None:
     with pytest.raises(FinebenchError, match="max_tries must be >= 1"):
         settings(max_tries=0)
+    with pytest.raises(FinebenchError, match=r"cot_prompt: KeyError 'species'"):
+        settings(cot_prompt="This is a {species}.")
+    with pytest.raises(FinebenchError, match="cot_prompt: ValueError"):
+        settings(cot_prompt="a {label")
     with pytest.raises(FinebenchError, match="at least one question"):
         CotSettings(noun="bird", questions=())

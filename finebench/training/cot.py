@@ -3,9 +3,11 @@
 1. Visual concepts: the teacher captions the image several times (sampled); the comma-separated
    attribute phrases that several captions agree on are kept, most agreed first. Agreement is the
    relevance filter: a phrase one sample invents is usually a hallucination.
-2. Structured CoT: the teacher answers a prompt that asks for ``<analysis>``, ``<options>``
-   (its own candidate sub-categories), ``<comparison>`` and ``<prediction>``, given the concepts.
-   The ground truth is never shown to the teacher: the reasoning must reach it by itself.
+2. Structured CoT: the teacher answers the paper's Table 5 prompt (COT_PROMPT, verbatim), which
+   names the label and the concepts and asks for ``<analysis>``, ``<options>`` (at most four
+   candidate sub-categories), ``<comparison>`` and ``<prediction>``. The paper shows the teacher
+   the label, so the reasoning is a rationale for a known answer; ``CotSettings.cot_prompt`` takes
+   any other template (e.g. one without ``{label}``, to make the teacher reach the answer itself).
 3. Rejection sampling: up to ``max_tries`` samples per image until one is kept. A try is kept only
    if it is entirely in one language (a teacher drifting into another script is a known failure),
    has all four sections, predicts the ground truth exactly (up to case, underscores and
@@ -55,15 +57,19 @@ CAPTION_PROMPT = (
 )
 
 COT_PROMPT = (
-    "Question: {question}\n"
-    "Visual concepts noticed in this image: {concepts}.\n\n"
-    "Identify the exact sub-category of the {noun} in the image. Reason in four parts, each inside its tags:\n"
-    "<analysis>the visual features of the {noun} that tell its sub-category apart, building on the concepts above"
-    "</analysis>\n"
-    "<options>four candidate sub-categories that share these features, one per line</options>\n"
-    "<comparison>each candidate checked against the observed features, one at a time</comparison>\n"
-    "<prediction>the name of the single best-matching candidate, and nothing else</prediction>"
+    "This is a picture of a {label} with the following visual features: {concepts}. Based on the information "
+    "provided, please answer the following question. Question: {question}. Note that you MUST first analyze the "
+    "visual features that help you provide at most four candidate subcategories of the same super-category, then "
+    "pay attention to the differences between candidate subcategories and make a detailed comparison between them "
+    "to find evidence that help you make a prediction. The visual analysis process, candidate subcategories, "
+    "comparison process, and final predicted subcategory are enclosed with `<analysis></analysis>`, "
+    "`<options></options>`, `<comparison></comparison>`, and `<prediction></prediction>` tags, respectively, i.e., "
+    "`<analysis>visual analysis process here</analysis><options>candidate subcategories here</options>"
+    "<comparison>comparison process here</comparison><prediction>predicted subcategory here</prediction>`."
 )
+"""The paper's CoT-construction prompt (Fine-R1, Table 5), verbatim."""
+COT_PROMPT_FIELDS = ("label", "concepts", "question", "noun")
+"""What a CoT template may use; ``{noun}`` is the super-category (bird, car...)."""
 
 SECTIONS = ("analysis", "options", "comparison", "prediction")
 CAPTION_TASK = "cot-captions"
@@ -101,10 +107,19 @@ class CotSettings:
     seed: int = 0
     batch_size: int = 8
     on_bad_sample: str = "error"
+    cot_prompt: str = COT_PROMPT
+    """The reasoning prompt; any of the fields in COT_PROMPT_FIELDS, in str.format syntax."""
 
     def __post_init__(self) -> None:
         if not self.questions:
             raise FinebenchError("CoT construction needs at least one question")
+        try:
+            self.cot_prompt.format(**{name: "" for name in COT_PROMPT_FIELDS})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise FinebenchError(
+                f"CotSettings.cot_prompt: {type(exc).__name__} {exc}; a template may use "
+                f"{', '.join('{' + n + '}' for n in COT_PROMPT_FIELDS)} (write literal braces as {{{{ }}}})"
+            ) from None
         for name in ("n_captions", "min_support", "max_concepts", "max_tries", "images_per_class", "batch_size"):
             if getattr(self, name) < 1:
                 raise FinebenchError(f"CotSettings.{name} must be >= 1, got {getattr(self, name)}")
@@ -193,8 +208,10 @@ def parse_structured_cot(text: str) -> StructuredCot:
         if match is None or not match.group(1).strip():
             raise ValueError(f"missing or empty <{tag}>")
         parts[tag] = match.group(1).strip()
-    lines = [_BULLET.sub("", line).strip() for line in parts["options"].splitlines()]
-    options = tuple(line for line in lines if line)
+    # One per line or comma-separated on one line (Table 5 asks for neither); no class name of
+    # the six datasets contains a comma or a semicolon.
+    pieces = [_BULLET.sub("", piece).strip() for piece in re.split(r"[\n,;]", parts["options"])]
+    options = tuple(piece for piece in pieces if piece)
     return StructuredCot(parts["analysis"], options, parts["comparison"], parts["prediction"])
 
 
@@ -372,13 +389,13 @@ def _reason(
         gen = {**settings.cot_generation, "seed": settings.seed + attempt}
         requests = [
             (
-                Request(REASONING_TASK, job.index, attempt, _cot_prompt(job, concepts[job.index], settings.noun),
+                Request(REASONING_TASK, job.index, attempt, _cot_prompt(job, concepts[job.index], settings),
                         images[job.index], (), gen),
                 job.record.image_path,
             )
             for job in pending
         ]
-        for job, text in zip(pending, teacher.ask(REASONING_TASK, COT_PROMPT, requests), strict=True):
+        for job, text in zip(pending, teacher.ask(REASONING_TASK, settings.cot_prompt, requests), strict=True):
             cot, reason = judge_try(text, job.record.class_name)
             if cot is None:
                 outcomes[job.index].rejections.append(reason)
@@ -392,8 +409,10 @@ def _reason(
     return [outcomes[job.index] for job in jobs], [(job, kept[job.index]) for job in jobs if job.index in kept]
 
 
-def _cot_prompt(job: _Job, concepts: list[str], noun: str) -> str:
-    return COT_PROMPT.format(question=job.question, concepts=", ".join(concepts) or "none", noun=noun)
+def _cot_prompt(job: _Job, concepts: list[str], settings: CotSettings) -> str:
+    return settings.cot_prompt.format(
+        label=job.record.class_name, concepts=", ".join(concepts) or "none", question=job.question, noun=settings.noun
+    )
 
 
 def _report_json(training_set: TrainingSet, report: CotReport) -> dict[str, Any]:
