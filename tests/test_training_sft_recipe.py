@@ -127,12 +127,13 @@ def test_an_unknown_scheduler_is_refused_before_the_model_is_loaded() -> None:
 
 
 def test_recipe_maps_onto_trl_arguments() -> None:
+    from finebench.compat import checkpointing_enabled
     from finebench.training.sft import sft_config
 
     args = sft_config(load_recipe(SFT_YAML, ["bf16=false", "output_dir=/tmp/unused"]), world_size=4)
     assert (args.learning_rate, args.lr_scheduler_type.value, args.num_train_epochs) == (5e-6, "cosine", 10.0)
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 4)  # 4 x 4 x 4 GPUs = 64
-    assert (args.max_length, args.assistant_only_loss, args.activation_checkpointing) == (4096, True, True)
+    assert (args.max_length, args.assistant_only_loss, checkpointing_enabled(args)) == (4096, True, True)
     assert (args.warmup_steps, args.weight_decay, args.report_to) == (6, 0.1, [])
 
 

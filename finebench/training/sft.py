@@ -375,6 +375,8 @@ def sft_config(recipe: SFTRecipe, world_size: int) -> Any:
     """TRL's SFTConfig for the recipe on ``world_size`` processes."""
     from trl import SFTConfig
 
+    from finebench.compat import checkpointing_kwargs
+
     return SFTConfig(
         output_dir=recipe.output_dir,
         learning_rate=recipe.learning_rate,
@@ -388,7 +390,7 @@ def sft_config(recipe: SFTRecipe, world_size: int) -> Any:
         gradient_accumulation_steps=gradient_accumulation_steps(recipe, world_size),
         seed=recipe.seed,
         bf16=recipe.bf16,
-        activation_checkpointing=recipe.gradient_checkpointing,
+        **checkpointing_kwargs(recipe.gradient_checkpointing),
         deepspeed=recipe.deepspeed,
         logging_steps=recipe.logging_steps,
         save_strategy=recipe.save_strategy,

@@ -265,6 +265,8 @@ def load_tapo_config(path: Path, overrides: list[str] | None = None) -> TapoConf
 def grpo_args(config: TapoConfig) -> dict[str, Any]:
     """Keyword arguments for ``trl.GRPOConfig``: DAPO's clip and token-level loss, no reference
     model, one reward per function (accuracy, format) weighted as the recipe says, then ``trl:``."""
+    from finebench.compat import checkpointing_kwargs
+
     args: dict[str, Any] = {
         "output_dir": config.output_dir,
         "loss_type": "dapo",
@@ -287,7 +289,7 @@ def grpo_args(config: TapoConfig) -> dict[str, Any]:
         "max_steps": config.max_steps,
         "seed": config.seed,
         "bf16": config.bf16,
-        "activation_checkpointing": config.gradient_checkpointing,
+        **checkpointing_kwargs(config.gradient_checkpointing),
         "temperature": config.temperature,
         "top_p": config.top_p,
         "max_completion_length": config.max_completion_length,
