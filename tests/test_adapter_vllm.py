@@ -55,6 +55,8 @@ def test_sampling_matches_the_hf_adapters_settings():
     sampled = sampling_kwargs({"do_sample": True, "temperature": 0.7, "top_p": 0.9, "seed": 11, "repetition_penalty": 1.1}, 0)
     assert sampled == {"max_tokens": 2048, "temperature": 0.7, "top_p": 0.9, "seed": 11, "repetition_penalty": 1.1}
     assert sampling_kwargs({"do_sample": True}, 5)["seed"] == 5
+    forced = sampling_kwargs({"max_new_tokens": 64, "min_new_tokens": 64}, 0)
+    assert forced == {"max_tokens": 64, "min_tokens": 64, "temperature": 0.0}
     with pytest.raises(FinebenchError, match="num_beams"):
         sampling_kwargs({"num_beams": 4}, 0)
 

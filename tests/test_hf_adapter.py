@@ -105,6 +105,31 @@ def test_max_new_tokens_is_respected(adapter: HFAdapter, monkeypatch: pytest.Mon
     assert new_token_counts == [3]  # one batch; the random model never hits <|im_end|> this early
 
 
+def test_min_new_tokens_forces_the_length(adapter: HFAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random model never emits <|im_end|>, so end-of-text is made the token it emits first:
+    without min_new_tokens the first response then stops at once; with it, every row runs to the end."""
+    new_tokens: list[Any] = []
+    generate = adapter.model.generate
+
+    def spy(**inputs: Any) -> Any:
+        output = generate(**inputs)
+        new_tokens.append(output[:, inputs["input_ids"].shape[1] :])
+        return output
+
+    monkeypatch.setattr(adapter.model, "generate", spy)
+    adapter.generate(make_requests(max_new_tokens=6))
+    stop = int(new_tokens.pop()[0, 0])
+    monkeypatch.setattr(adapter.model.generation_config, "eos_token_id", stop)
+    pad = adapter.processor.tokenizer.pad_token_id
+
+    adapter.generate(make_requests(max_new_tokens=6))
+    assert new_tokens.pop()[0, 1:].tolist() == [pad] * 5  # stopped after the first token
+
+    adapter.generate(make_requests(max_new_tokens=6, min_new_tokens=6))
+    forced = new_tokens.pop()
+    assert forced.shape[1] == 6 and stop not in forced.tolist()[0] and pad not in forced.flatten().tolist()
+
+
 def test_requests_with_different_settings_are_batched_separately(adapter: HFAdapter) -> None:
     short, long = make_requests(max_new_tokens=2)[:2], make_requests(max_new_tokens=6)[2:4]
     mixed = adapter.generate([short[0], long[0], short[1], long[1]])

@@ -19,8 +19,12 @@ DEFAULT_MAX_NEW_TOKENS = 2048
 """Used when a task sets no ``max_new_tokens``; the paper's setting, and unlike transformers' own
 default (a total length of 20 tokens) it does not silently truncate answers."""
 
-GEN_KWARGS = frozenset({"do_sample", "max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"})
-"""Generation settings the local generative backends understand; anything else is an error."""
+GEN_KWARGS = frozenset(
+    {"do_sample", "max_new_tokens", "min_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"}
+)
+"""Generation settings the local generative backends understand; anything else is an error.
+``min_new_tokens`` equal to ``max_new_tokens`` forces every response to that length (end-of-text is
+suppressed until then), which is how a throughput benchmark makes hf and vllm do equal work."""
 
 
 def check_gen_kwargs(gen_kwargs: dict) -> None:

@@ -175,6 +175,8 @@ def _generation_settings(gen_kwargs: dict[str, Any], pad_token_id: int | None) -
     }
     if do_sample:
         settings.update({k: gen_kwargs[k] for k in SAMPLING_KWARGS if k in gen_kwargs})
+    if "min_new_tokens" in gen_kwargs:
+        settings["min_new_tokens"] = int(gen_kwargs["min_new_tokens"])
     if "repetition_penalty" in gen_kwargs:
         settings["repetition_penalty"] = float(gen_kwargs["repetition_penalty"])
     if pad_token_id is not None:

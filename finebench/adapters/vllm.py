@@ -92,6 +92,8 @@ def sampling_kwargs(gen_kwargs: dict[str, Any], default_seed: int) -> dict[str, 
         params["seed"] = int(gen_kwargs.get("seed", default_seed))
     else:
         params["temperature"] = 0.0
+    if "min_new_tokens" in gen_kwargs:  # vLLM suppresses end-of-text and stop tokens until then
+        params["min_tokens"] = int(gen_kwargs["min_new_tokens"])
     if "repetition_penalty" in gen_kwargs:
         params["repetition_penalty"] = float(gen_kwargs["repetition_penalty"])
     return params
