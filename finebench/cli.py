@@ -269,12 +269,19 @@ def build(
     seen_fraction: Annotated[float, typer.Option("--seen-fraction")] = 0.6,
     seed: Annotated[int, typer.Option()] = 0,
     shots: Annotated[int, typer.Option(help="Train images per seen class in the few-shot list.")] = 4,
+    distractors: Annotated[str, typer.Option(help="hard: look-alike classes by CLIP image embeddings (class names without the images); random: uniform.")] = "hard",
+    encoder: Annotated[Optional[str], typer.Option(help="CLIP-like model (HF id or folder) for hard distractors [default: openai/clip-vit-base-patch32].")] = None,
+    device: Annotated[str, typer.Option(help="Device for the encoder: cpu, cuda...")] = "cpu",
 ) -> None:
-    """Build a benchmark variant (seeded seen/unseen class split, few-shot train list) from an
-    official dataset layout, in the release item format."""
+    """Build a benchmark variant (seeded seen/unseen class split, look-alike distractors, few-shot
+    train list) from an official dataset layout, in the release item format."""
     from finebench.data.manifest import build_benchmark
 
-    counts = build_benchmark(dataset, src, out, seen_fraction=seen_fraction, seed=seed, shots=shots)
+    try:
+        counts = build_benchmark(dataset, src, out, seen_fraction=seen_fraction, seed=seed, shots=shots,
+                                 distractors=distractors, encoder=encoder, device=device)
+    except ValueError as exc:
+        raise FinebenchError(str(exc)) from exc
     typer.echo(json.dumps(counts, indent=2, default=str))
 
 

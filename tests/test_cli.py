@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -51,7 +52,7 @@ def test_models_lists_the_cards():
     assert out.returncode == 0
     rows = {line.split("\t")[0]: line.split("\t") for line in out.stdout.splitlines()}
     assert rows["tiny-qwen2.5-vl"][1] == "hf" and rows["qwen2.5-vl-7b"][3] == "Qwen/Qwen2.5-VL-7B-Instruct"
-    assert rows["fine-r1-7b"][4] == "accuracy:12,ss_relative:12" and rows["clip-l"][4] == "accuracy:12"
+    assert rows["fine-r1-7b"][4] == "accuracy:12,ss_relative:12,inclusion:12" and rows["clip-l"][4] == "accuracy:12"
     assert rows["tiny-clip"][1:] == ["clip", "test", "builtin:tiny-clip", "-"]
 
 
@@ -85,12 +86,16 @@ def test_the_wheel_ships_tasks_and_cards_as_package_data(tmp_path):
     assert "24 make_model True" in out.stdout
 
 
-def test_data_build_writes_a_variant_the_harness_can_run(tmp_path):
+def test_data_build_writes_a_variant_the_harness_can_run(tmp_path, tiny_clip_dir):
     from tests.test_official_readers import write_cub
 
     source = write_cub(tmp_path / "CUB_200_2011")
     out = finebench("data", "build", "--dataset", "cub", "--src", str(source), "--out", str(tmp_path / "variant"),
-                    "--seed", "3", "--seen-fraction", "0.5")
+                    "--seed", "3", "--seen-fraction", "0.5", "--encoder", str(tiny_clip_dir))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["distractors"] == f"image:hf:{tiny_clip_dir}"
+    out = finebench("data", "build", "--dataset", "cub", "--src", str(source), "--out", str(tmp_path / "variant"),
+                    "--seed", "3", "--seen-fraction", "0.5", "--distractors", "random")
     assert out.returncode == 0, out.stderr
     from finebench.items import load_items
 
@@ -99,6 +104,9 @@ def test_data_build_writes_a_variant_the_harness_can_run(tmp_path):
     assert load_items(tmp_path / "variant" / "bird_seen.jsonl")
     bad = finebench("data", "build", "--dataset", "cubs", "--src", str(source), "--out", str(tmp_path / "v2"))
     assert bad.returncode == 2 and "did you mean 'cub'" in bad.stderr
+    bad = finebench("data", "build", "--dataset", "cub", "--src", str(source), "--out", str(tmp_path / "v2"),
+                    "--distractors", "nearest")
+    assert bad.returncode == 2 and "distractors must be one of hard, random" in bad.stderr
 
 
 def test_unsupported_tasks_and_strategies_fail_before_anything_loads(tmp_path):

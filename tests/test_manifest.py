@@ -231,13 +231,13 @@ def _files(out: Path) -> dict[str, bytes]:
 def test_build_benchmark_writes_loadable_release_files(tmp_path):
     src = write_cub(tmp_path / "CUB_200_2011")
     out = tmp_path / "out"
-    counts = build_benchmark("cub", src, out, seen_fraction=0.6, seed=0, shots=3)
+    counts = build_benchmark("cub", src, out, seen_fraction=0.6, seed=0, shots=3, distractors="random")
     assert sorted(p.name for p in out.iterdir()) == ["bird_fewshot_train.jsonl", "bird_meta.json",
                                                      "bird_seen.jsonl", "bird_unseen.jsonl"]
     seen_items, unseen_items = load_items(out / "bird_seen.jsonl"), load_items(out / "bird_unseen.jsonl")
     meta = json.loads((out / "bird_meta.json").read_text())
     assert counts == {"dataset": "cub", "seen_classes": 6, "unseen_classes": 4, "seen_items": 12, "unseen_items": 8,
-                      "fewshot_images": 18, "fewshot_short_classes": 0, "files": [str(out / n) for n in (
+                      "fewshot_images": 18, "fewshot_short_classes": 0, "distractors": "uniform", "files": [str(out / n) for n in (
                           "bird_seen.jsonl", "bird_unseen.jsonl", "bird_fewshot_train.jsonl", "bird_meta.json")]}
     assert (meta["seed"], meta["seen_fraction"], meta["shots"], meta["prefix"]) == (0, 0.6, 3, "bird")
     assert {i.ground_truth for i in seen_items} == set(meta["seen_classes"])
@@ -257,15 +257,15 @@ def test_build_benchmark_writes_loadable_release_files(tmp_path):
 
 def test_build_benchmark_same_seed_is_byte_identical(tmp_path):
     src = write_cub(tmp_path / "cub")
-    build_benchmark("cub", src, tmp_path / "a", seed=11)
-    build_benchmark("cub", src, tmp_path / "b", seed=11)
+    build_benchmark("cub", src, tmp_path / "a", seed=11, distractors="random")
+    build_benchmark("cub", src, tmp_path / "b", seed=11, distractors="random")
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
 
 
 def test_build_benchmark_different_seed_gives_a_different_split(tmp_path):
     src = write_cub(tmp_path / "cub")
-    build_benchmark("cub", src, tmp_path / "a", seed=0)
-    build_benchmark("cub", src, tmp_path / "b", seed=1)
+    build_benchmark("cub", src, tmp_path / "a", seed=0, distractors="random")
+    build_benchmark("cub", src, tmp_path / "b", seed=1, distractors="random")
     meta_a = json.loads((tmp_path / "a" / "bird_meta.json").read_text())
     meta_b = json.loads((tmp_path / "b" / "bird_meta.json").read_text())
     assert meta_a["seen_classes"] != meta_b["seen_classes"]
@@ -275,7 +275,7 @@ def test_build_benchmark_reports_few_shot_shortfall(tmp_path):
     src = write_cub(tmp_path / "cub", n_train=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # reported in counts and meta, not as a warning
-        counts = build_benchmark("cub", src, tmp_path / "out", shots=4)
+        counts = build_benchmark("cub", src, tmp_path / "out", shots=4, distractors="random")
     meta = json.loads((tmp_path / "out" / "bird_meta.json").read_text())
     assert counts["fewshot_short_classes"] == counts["seen_classes"] == 6
     assert counts["fewshot_images"] == 12

@@ -279,11 +279,18 @@ def test_listed_but_absent_images_are_still_read(tmp_path):
 
 
 @pytest.mark.parametrize("dataset", sorted(WRITERS))
-def test_every_reader_feeds_build_benchmark(tmp_path, dataset):
+def test_every_reader_feeds_build_benchmark(tmp_path, dataset, tiny_clip_dir):
     root = WRITERS[dataset](tmp_path / dataset)
+    hard = {"encoder": str(tiny_clip_dir)}
+    if dataset == "flowers":  # 102 classes named, train images of 3: too few look-alikes for 4 options
+        with pytest.raises(ValueError, match="3 distractors needed, its ranked neighbours give 2"):
+            build_benchmark(dataset, root, tmp_path / "out", seed=0, shots=1, **hard)
+        hard = {"distractors": "random"}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        counts = build_benchmark(dataset, root, tmp_path / "out", seed=0, shots=1)
+        counts = build_benchmark(dataset, root, tmp_path / "out", seed=0, shots=1, **hard)
+    if dataset != "flowers":
+        assert counts["distractors"] == f"image:hf:{tiny_clip_dir}"  # every layout's images were found
     prefix = RELEASE_PREFIX[dataset]
     items = [*load_items(tmp_path / "out" / f"{prefix}_seen.jsonl"),
              *load_items(tmp_path / "out" / f"{prefix}_unseen.jsonl")]

@@ -16,8 +16,9 @@ Release conventions reproduced here (measured on the released eval files):
 - ``seen = floor(n * 0.6)`` classes: aircraft 60/40, bird 120/80, car 117/79, dog 72/48,
   flower 61/41, pet 22/15.
 The release picked its distractors as look-alikes (Black Footed Albatross -> Sooty Albatross,
-Laysan Albatross, Heermann Gull); here they are drawn uniformly, seeded, because no similarity
-source ships with the official data.
+Laysan Albatross, Heermann Gull); ``build_benchmark`` mines them the same way by default
+(``finebench.data.distractors``: the most similar other classes by CLIP image embeddings, names
+as the fallback) and draws them uniformly, seeded, with ``distractors="random"``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,11 +173,14 @@ def build_items(
     n_options: int = RELEASE_OPTION_COUNT,
     seed: int = 0,
     distractor_pool: Sequence[str] | None = None,
+    neighbours: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Item]:
     """One item per official TEST image of ``classes``: ground truth first, then distractors.
 
     ``distractor_pool`` defaults to all classes of the dataset (the release convention, see the
-    module docstring). ``question_templates`` are the finished question strings to draw from.
+    module docstring). ``neighbours`` (image path -> other classes, most similar first) makes the
+    distractors the first ``n_options - 1`` of them in the pool (hard distractors); without it they
+    are drawn uniformly. ``question_templates`` are the finished question strings to draw from.
     Each item draws from its own generator (seeded by seed and image path), so an item does not
     change when other classes are added or removed.
     """
@@ -198,9 +202,22 @@ def build_items(
             )
         for record in records:
             rng = random.Random(f"{seed}:{record.image_path}")
-            options = (cls, *rng.sample(candidates, n_options - 1))
+            if neighbours is None:
+                distractors = rng.sample(candidates, n_options - 1)
+            else:
+                distractors = _nearest(neighbours, record.image_path, set(candidates), n_options - 1)
+            options = (cls, *distractors)
             items.append(Item(len(items), record.image_path, rng.choice(questions), options, cls))
     return items
+
+
+def _nearest(neighbours: Mapping[str, Sequence[str]], image_path: str, pool: set[str], k: int) -> list[str]:
+    if image_path not in neighbours:
+        raise ValueError(f"no ranked neighbours for {image_path}")
+    nearest = [c for c in neighbours[image_path] if c in pool][:k]
+    if len(nearest) < k:
+        raise ValueError(f"{image_path}: {k} distractors needed, its ranked neighbours give {len(nearest)} in the pool")
+    return nearest
 
 
 def build_benchmark(
@@ -211,8 +228,15 @@ def build_benchmark(
     seen_fraction: float = 0.6,
     seed: int = 0,
     shots: int = 4,
+    distractors: str = "hard",
+    encoder: str | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Read an official layout and write a seen/unseen benchmark variant with its few-shot set.
+
+    ``distractors``: ``hard`` (look-alikes mined with the CLIP-like ``encoder``, default
+    ``finebench.data.distractors.DEFAULT_ENCODER``; embeddings cached in
+    ``out_dir/embeddings.sqlite``) or ``random`` (uniform, seeded).
 
     Files in ``out_dir`` (prefix: aircraft, bird, car, dog, flower, pet):
     ``{prefix}_seen.jsonl`` / ``{prefix}_unseen.jsonl`` (release format, loadable by
@@ -223,18 +247,27 @@ def build_benchmark(
     """
     from finebench.data.official import RELEASE_PREFIX, read_official
 
+    from finebench.data.distractors import DEFAULT_ENCODER, MODES, mine_neighbours
+
+    if distractors not in MODES:
+        raise ValueError(f"distractors must be one of {', '.join(MODES)}, got {distractors!r}")
     manifest = read_official(dataset, Path(source_dir))
     prefix = RELEASE_PREFIX[dataset]
     seen, unseen = split_classes(manifest.classes, seen_fraction, seed)
     questions = release_questions(prefix)
-    seen_items = build_items(manifest, seen, questions, seed=seed)
-    unseen_items = build_items(manifest, unseen, questions, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FewShotShortfallWarning)  # reported in the meta and counts
         fewshot = sample_few_shot(manifest, seen, k=shots, seed=seed)
     shortfall = few_shot_shortfall(manifest, seen, shots)
-
     out_dir = Path(out_dir)
+    mined = None  # mined last: every cheap check above runs before an encoder loads
+    if distractors == "hard":
+        mined = mine_neighbours(manifest, Path(source_dir), cache_path=out_dir / "embeddings.sqlite",
+                                encoder=encoder or DEFAULT_ENCODER, device=device)
+    ranked = mined.ranked if mined else None
+    seen_items = build_items(manifest, seen, questions, seed=seed, neighbours=ranked)
+    unseen_items = build_items(manifest, unseen, questions, seed=seed, neighbours=ranked)
+
     names = ("seen.jsonl", "unseen.jsonl", "fewshot_train.jsonl", "meta.json")
     paths = {name: out_dir / f"{prefix}_{name}" for name in names}
     atomic_write_jsonl(paths["seen.jsonl"], [item_to_row(i) for i in seen_items])
@@ -258,10 +291,19 @@ def build_benchmark(
             "seed": seed,
             "seen_fraction": seen_fraction,
             "shots": shots,
+            "distractors": {
+                "mode": distractors,
+                "seed": seed,
+                "encoder": (encoder or DEFAULT_ENCODER) if mined else None,
+                "similarity": mined.similarity if mined else "uniform",
+                "fallback_reason": mined.reason if mined else "",
+                "unranked_classes": list(mined.unranked) if mined else [],
+            },
             "counts": counts,
             "seen_classes": seen,
             "unseen_classes": unseen,
             "fewshot_shortfall": shortfall,
         },
     )
-    return {"dataset": dataset, **counts, "files": [str(p) for p in paths.values()]}
+    similarity = mined.similarity if mined else "uniform"
+    return {"dataset": dataset, **counts, "distractors": similarity, "files": [str(p) for p in paths.values()]}

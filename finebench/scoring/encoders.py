@@ -57,6 +57,10 @@ class _HFTextEncoder:
         self.device = device
         self.batch_size = batch_size
         self.contrastive = hasattr(model, "get_text_features")
+        config = getattr(model.config, "text_config", model.config)
+        # The paper's 64, unless the text tower is shorter (small test models): padding past its
+        # position table would fail.
+        self.max_length = min(SIGLIP_MAX_LENGTH, getattr(config, "max_position_embeddings", SIGLIP_MAX_LENGTH))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -70,7 +74,7 @@ class _HFTextEncoder:
 
     def _encode_batch(self, batch: list[str]):
         if self.contrastive:
-            inputs = self.tokenizer(batch, padding="max_length", max_length=SIGLIP_MAX_LENGTH, truncation=True,
+            inputs = self.tokenizer(batch, padding="max_length", max_length=self.max_length, truncation=True,
                                     return_tensors="pt").to(self.device)
             features = self.model.get_text_features(**inputs)
             return features if hasattr(features, "shape") else features.pooler_output
