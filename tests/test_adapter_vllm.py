@@ -27,13 +27,13 @@ CARD = ModelCard(name="q", adapter="vllm", model="Qwen/Qwen2.5-VL-3B-Instruct", 
 
 def test_engine_kwargs_carry_the_cards_settings():
     card = ModelCard(**{**CARD.__dict__, "adapter_options": {"tensor_parallel_size": 2, "max_model_len": 8192,
-                                                             "engine_args": {"swap_space": 8}}})
+                                                             "engine_args": {"max_num_batched_tokens": 8192}}})
     kwargs = engine_kwargs(card, "/models/q", parse_vllm_options(card), seed=3, max_images=5)
     assert kwargs == {
         "model": "/models/q", "dtype": "bfloat16", "trust_remote_code": False, "seed": 3,
         "tensor_parallel_size": 2, "pipeline_parallel_size": 1, "gpu_memory_utilization": 0.9,
         "enforce_eager": False, "limit_mm_per_prompt": {"image": 5}, "max_model_len": 8192,
-        "mm_processor_kwargs": {"max_pixels": 1003520}, "swap_space": 8,
+        "mm_processor_kwargs": {"max_pixels": 1003520}, "max_num_batched_tokens": 8192,
     }
 
 
