@@ -28,7 +28,7 @@ from finebench.models.tiny import build_tiny_qwen25vl  # noqa: E402
 from tests.fakes import write_tapo_triplets  # noqa: E402
 from finebench.training.tapo import TapoTrainer, build_trainer  # noqa: E402
 from finebench.training.tapo_config import config_from_mapping  # noqa: E402
-from finebench.training.tapo_loss import TapoWeights, tapo_loss  # noqa: E402
+from finebench.training.tapo_loss import ClipSettings, TapoWeights, tapo_loss  # noqa: E402
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:
@@ -48,7 +48,7 @@ def one_step(trainer: TapoTrainer, batch: dict, weights: TapoWeights, rows: list
     mask = batch["completion_mask"]
     terms, times["loss terms"] = timed(lambda: tapo_loss(
         logps, logps.detach(), batch["advantages"], mask, negative_logps=negative_logps, weights=weights,
-        epsilon_low=0.2, epsilon_high=0.28, normalizer=mask.sum(),
+        clip=ClipSettings(0.2, 0.28), normalizer=mask.sum(),
     ))
     _, times["backward"] = timed(terms.loss.backward)
     _, times["optimizer step"] = timed(lambda: (trainer.optimizer.step(), trainer.optimizer.zero_grad()))

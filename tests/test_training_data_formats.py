@@ -160,7 +160,9 @@ GOOD_ROW = {"problem": "q", "answer": "a", "images": ["x"], "image_noisy": ["b"]
     [
         ({"images": ["x.jpg", "y.jpg"]}, "'images' must hold exactly one image, got 2"),
         ({"answer": ""}, "'answer'"),
-        ({"image_aug": None}, "'image_aug' must be an image path"),
+        ({"image_aug": 5}, "'image_aug' must be an image path"),
+        ({"image_aug": None}, "missing key 'image_aug' (the negative: an image of the most similar other class)"),
+        ({"image_noisy": []}, "missing key 'image_noisy' (the positive: another image of the same class)"),
     ],
 )
 def test_bad_stage2_rows_name_file_and_index(tmp_path: Path, changes: dict, message: str) -> None:
@@ -168,6 +170,32 @@ def test_bad_stage2_rows_name_file_and_index(tmp_path: Path, changes: dict, mess
     (tmp_path / "s.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match=rf"s.jsonl: sample 1: .*{re.escape(message)}"):
         load_stage2(tmp_path / "s.jsonl")
+
+
+def test_a_stage2_row_without_its_positive_column_is_named(tmp_path: Path) -> None:
+    row = {key: value for key, value in GOOD_ROW.items() if key != "image_noisy"}
+    (tmp_path / "s.json").write_text(json.dumps([GOOD_ROW, row]))
+    with pytest.raises(DataFormatError, match=r"s.json: sample 1: missing key 'image_noisy' \(the positive"):
+        load_stage2(tmp_path / "s.json")
+
+
+def test_missing_stage2_images_are_listed_with_sample_and_column(tmp_path: Path) -> None:
+    from finebench.training.formats import check_stage2_images
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "b.png")
+    rows = [{**GOOD_ROW, "images": ["x.png"], "image_noisy": ["b.png"], "image_aug": ["x.png"]},
+            {**GOOD_ROW, "images": ["x.png"], "image_noisy": ["gone.png"], "image_aug": ["c.png"]}]
+    (tmp_path / "s.json").write_text(json.dumps(rows))
+    samples = load_stage2(tmp_path / "s.json")
+    with pytest.raises(DataFormatError) as caught:
+        check_stage2_images(samples, tmp_path / "s.json")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 's.json'}: 2 image(s) not found")
+    assert f"sample 1: key 'image_noisy' (the positive): {tmp_path / 'gone.png'}" in message
+    assert f"sample 1: key 'image_aug' (the negative): {tmp_path / 'c.png'}" in message
+    assert "sample 0" not in message
+    check_stage2_images(samples[:1], tmp_path / "s.json")  # all present: no error
 
 
 def test_undecodable_embedded_image_names_file_and_index(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from finebench.training.tapo_loss import (
+    ClipSettings,
     TapoWeights,
     clipped_surrogate,
     inter_class_kl,
@@ -21,6 +22,7 @@ NEGATIVE = [[-1.5, -1.0, -0.5], [-0.7, -40.0, -5.0]]
 MASK = [[1, 1, 1], [1, 1, 0]]
 ADVANTAGES = [1.0, -2.0]
 EPS_LOW, EPS_HIGH = 0.2, 0.28
+CLIP = ClipSettings(EPS_LOW, EPS_HIGH)
 TOKENS = 5  # unmasked tokens
 
 
@@ -52,7 +54,7 @@ def hand_kl_tokens() -> list[float]:
 
 
 def test_clipped_surrogate_uses_the_decoupled_clip() -> None:
-    per_token = clipped_surrogate(t(LOGPS), t(OLD), t(ADVANTAGES), EPS_LOW, EPS_HIGH)
+    per_token = clipped_surrogate(t(LOGPS), t(OLD), t(ADVANTAGES), CLIP)
     got = [per_token[r, c].item() for r in range(2) for c in range(3) if MASK[r][c]]
     assert got == pytest.approx(hand_surrogate_tokens())
     # the two clipped tokens: ratio e^0.5 capped at 1.28 (A > 0), ratio e^-1 floored at 0.8 (A < 0)
@@ -86,7 +88,7 @@ def test_capped_kl_tokens_stop_pushing() -> None:
 def test_full_loss_is_eq4_by_hand() -> None:
     weights = TapoWeights(gamma=0.01, eta_policy=0.03, eta_negative=0.03)
     terms = tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), negative_logps=t(NEGATIVE), weights=weights,
-                      epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH)
+                      clip=CLIP)
     surrogate = sum(hand_surrogate_tokens()) / TOKENS
     kl = sum(hand_kl_tokens()) / TOKENS
     policy_entropy = (1.0 + 2.0 + 0.5 + 0.2 + 3.0) / TOKENS
@@ -100,7 +102,7 @@ def test_full_loss_is_eq4_by_hand() -> None:
 
 def test_a_shared_normalizer_scales_every_term() -> None:
     weights = TapoWeights()
-    common = dict(negative_logps=t(NEGATIVE), weights=weights, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH)
+    common = dict(negative_logps=t(NEGATIVE), weights=weights, clip=CLIP)
     own = tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), **common).loss
     shared = tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), normalizer=2.0 * TOKENS, **common).loss
     assert shared.item() == pytest.approx(own.item() / 2)
@@ -111,9 +113,9 @@ def test_with_zero_weights_the_loss_is_plain_dapo() -> None:
     weights = TapoWeights(gamma=0.0, eta_policy=0.0, eta_negative=0.0)
     assert not weights.needs_negative
     loss = tapo_loss(logps, t(OLD), t(ADVANTAGES), t(MASK), negative_logps=None, weights=weights,
-                     epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH).loss
+                     clip=CLIP).loss
     assert loss.item() == pytest.approx(sum(hand_surrogate_tokens()) / TOKENS)
-    dapo = token_mean(clipped_surrogate(logps, t(OLD), t(ADVANTAGES), EPS_LOW, EPS_HIGH), t(MASK))
+    dapo = token_mean(clipped_surrogate(logps, t(OLD), t(ADVANTAGES), CLIP), t(MASK))
     assert torch.equal(loss, dapo)
     (grad_tapo,) = torch.autograd.grad(loss, logps)
     (grad_dapo,) = torch.autograd.grad(dapo, logps)
@@ -122,7 +124,7 @@ def test_with_zero_weights_the_loss_is_plain_dapo() -> None:
 
 def test_importance_weights_scale_only_the_surrogate() -> None:
     weights = TapoWeights(gamma=0.0, eta_policy=0.5, eta_negative=0.0)
-    common = dict(negative_logps=None, weights=weights, epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH)
+    common = dict(negative_logps=None, weights=weights, clip=CLIP)
     plain = tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), **common).loss
     halved = tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), importance_weights=t([[0.5], [0.5]]), **common).loss
     surrogate = sum(hand_surrogate_tokens()) / TOKENS
@@ -134,7 +136,7 @@ def test_gradient_reaches_the_negative_branch_only_when_enabled(neg_grad: bool) 
     logps, negative = t(LOGPS, requires_grad=True), t(NEGATIVE, requires_grad=True)
     weights = TapoWeights(gamma=0.01, eta_policy=0.03, eta_negative=0.03, neg_grad=neg_grad)
     tapo_loss(logps, t(OLD), t(ADVANTAGES), t(MASK), negative_logps=negative, weights=weights,
-              epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH).loss.backward()
+              clip=CLIP).loss.backward()
     assert logps.grad is not None
     if not neg_grad:
         assert negative.grad is None
@@ -148,4 +150,4 @@ def test_gradient_reaches_the_negative_branch_only_when_enabled(neg_grad: bool) 
 def test_missing_negative_log_probs_are_an_error_when_they_matter() -> None:
     with pytest.raises(ValueError, match="negative-image"):
         tapo_loss(t(LOGPS), t(OLD), t(ADVANTAGES), t(MASK), negative_logps=None, weights=TapoWeights(),
-                  epsilon_low=EPS_LOW, epsilon_high=EPS_HIGH)
+                  clip=CLIP)

@@ -18,7 +18,8 @@ def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
     it reports is evaluated as is by ``finebench run --model hf:DIR``."""
     from finebench.training.sft import load_recipe, run_sft
 
-    result = run_sft(load_recipe(config_path, overrides))
+    where = f"{config_path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    result = run_sft(load_recipe(config_path, overrides), where)
     for file, problems in result.skipped.items():
         report = result.output_dir / REPORT_FILE
         typer.echo(f"{file}: skipped {len(problems)} bad sample(s), listed in {report}", err=True)

@@ -19,6 +19,7 @@ def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     config = load_tapo_config(config_path, overrides)
     from finebench.training.tapo import train_tapo
 
-    checkpoint = train_tapo(config)
+    where = f"{config_path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    checkpoint = train_tapo(config, where)
     typer.echo(f"checkpoint: {checkpoint}\nevaluate:   finebench run --model hf:{checkpoint} --tasks fgvr")
     return checkpoint

@@ -47,6 +47,8 @@ trained on a mix of both sees one instruction."""
 IMAGE_MARKER = "<image>"
 BAD_SAMPLE_POLICIES = ("skip", "error")
 STAGE2_IMAGE_COLUMNS = ("images", "image_noisy", "image_aug")
+STAGE2_IMAGE_ROLES = {"images": "the anchor", "image_noisy": "the positive: another image of the same class",
+                      "image_aug": "the negative: an image of the most similar other class"}
 STAGE2_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
@@ -279,6 +281,23 @@ def load_stage2(
     return samples
 
 
+def check_stage2_images(samples: Sequence[Stage2Sample], source: Path) -> None:
+    """Every anchor, positive and negative image is a file, checked before training starts (a
+    missing one would otherwise stop a run at the batch that first draws it). The error lists
+    each missing image with its sample and column."""
+    missing = [
+        f"  sample {index}: key {key!r} ({STAGE2_IMAGE_ROLES[key].split(':')[0]}): {path}"
+        for index, sample in enumerate(samples)
+        for key, path in zip(STAGE2_IMAGE_COLUMNS, (sample.image, sample.image_positive, sample.image_negative),
+                             strict=True)
+        if not Path(path).is_file()
+    ]
+    if missing:
+        shown = "\n".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else "")
+        raise DataFormatError(f"{source}: {len(missing)} image(s) not found (relative paths are resolved against "
+                              f"image_root, or the data file's folder):\n{shown}")
+
+
 def _stage2_files(path: Path, split: str) -> list[Path]:
     if path.is_file():
         if path.suffix not in STAGE2_SUFFIXES:
@@ -320,6 +339,9 @@ def _parse_stage2_row(row: object, base: Path, extract_dir: Path) -> Stage2Sampl
     for key in ("problem", "answer"):
         if not isinstance(row.get(key), str) or not row[key].strip():
             raise ValueError(f"key {key!r} must be a non-empty string")
+    for key in STAGE2_IMAGE_COLUMNS:
+        if row.get(key) in (None, [], ""):
+            raise ValueError(f"missing key {key!r} ({STAGE2_IMAGE_ROLES[key]})")
     anchor, positive, negative = (_image_cell(row.get(key), key, base, extract_dir) for key in STAGE2_IMAGE_COLUMNS)
     return Stage2Sample(row["problem"], row["answer"], anchor, positive, negative)
 

@@ -35,6 +35,7 @@ import yaml
 
 from finebench.errors import ConfigError
 from finebench.taskconfig import read_yaml_mapping
+from finebench.training import preflight
 from finebench.training.formats import (
     BAD_SAMPLE_POLICIES,
     SampleProblem,
@@ -87,6 +88,9 @@ class SFTRecipe:
     dtype: str = "float32"
     """Dtype the weights are loaded (and kept) in; with ``bf16`` the compute runs in bfloat16 and
     the optimiser updates float32 master weights, so lr 5e-6 steps are not lost to rounding."""
+    optimizer: str = "adamw"
+    """``adamw`` (needs float32 weights unless DeepSpeed keeps master weights) or ``adamw_kahan``
+    (Kahan-summed AdamW for bfloat16 weights, see ``finebench.training.optim``)."""
     bf16: bool = True
     gradient_checkpointing: bool = True
     attn_implementation: str | None = None
@@ -205,6 +209,7 @@ def _check_values(recipe: SFTRecipe, where: Any) -> None:
     choices = {
         "on_bad_sample": BAD_SAMPLE_POLICIES,
         "dtype": DTYPES,
+        "optimizer": preflight.OPTIMIZERS,
         "save_strategy": SAVE_STRATEGIES,
     }
     for key, allowed in choices.items():
@@ -390,6 +395,7 @@ def sft_config(recipe: SFTRecipe, world_size: int) -> Any:
         gradient_accumulation_steps=gradient_accumulation_steps(recipe, world_size),
         seed=recipe.seed,
         bf16=recipe.bf16,
+        use_cpu=preflight.no_accelerator(),
         **checkpointing_kwargs(recipe.gradient_checkpointing),
         deepspeed=recipe.deepspeed,
         logging_steps=recipe.logging_steps,
@@ -403,10 +409,20 @@ def sft_config(recipe: SFTRecipe, world_size: int) -> Any:
     )
 
 
+def check_environment(recipe: SFTRecipe, where: str) -> None:
+    """What the recipe needs from this machine (bf16, loggers, a safe optimiser for its weight
+    dtype), checked before any model loads; errors name ``where`` (the recipe file)."""
+    preflight.check_report_to(recipe.report_to, where)
+    preflight.check_precision(dtype=recipe.dtype, bf16=recipe.bf16, optimizer=recipe.optimizer,
+                              deepspeed=preflight.under_deepspeed(recipe.deepspeed), where=where)
+
+
 def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
     from accelerate import PartialState
     from transformers.trainer_utils import SchedulerType
     from trl import SFTTrainer
+
+    from finebench.training.optim import optimizer_cls_and_kwargs
 
     known = [s.value for s in SchedulerType]
     if recipe.lr_scheduler_type not in known:
@@ -427,12 +443,14 @@ def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
         train_dataset=as_hf_dataset(examples),
         processing_class=processor,
         data_collator=make_collator(processor, recipe.max_length),
+        optimizer_cls_and_kwargs=optimizer_cls_and_kwargs(recipe.optimizer, lr=recipe.learning_rate),
     )
 
 
-def run_sft(recipe: SFTRecipe) -> SFTResult:
+def run_sft(recipe: SFTRecipe, where: str = "SFT recipe") -> SFTResult:
     """Train, then save the final checkpoint and ``finebench_sft.json`` (recipe, data report,
-    loss) into ``output_dir``."""
+    loss) into ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
+    check_environment(recipe, where)
     samples, skipped = load_training_samples(recipe)
     trainer = build_trainer(recipe, samples)
     output = trainer.train()

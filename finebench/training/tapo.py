@@ -24,6 +24,7 @@ The negative and anchor re-encodings need a processor that reports each image's 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,10 +41,12 @@ from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.trainer.utils import pad, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
 from finebench.adapters.hf import apply_pixel_bounds
-from finebench.training.formats import IMAGE_MARKER, Stage2Sample, load_stage2
+from finebench.training import preflight
+from finebench.training.formats import IMAGE_MARKER, Stage2Sample, check_stage2_images, load_stage2
+from finebench.training.optim import optimizer_cls_and_kwargs
 from finebench.training.rewards import accuracy_reward, format_reward
 from finebench.training.tapo_config import TapoConfig, grpo_args
-from finebench.training.tapo_loss import TapoWeights, tapo_loss
+from finebench.training.tapo_loss import ClipSettings, TapoWeights, tapo_loss, token_normalizer
 from finebench.training.tapo_sampling import (
     ANCHOR,
     conditioning_sources,
@@ -79,6 +82,18 @@ def load_rgb(path: str) -> Image.Image:
     """Decode an image fully, in RGB (the processor's expectation), closing the file at once."""
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def release_pixel_resize(image: Image.Image, min_pixels: int | None, max_pixels: int | None) -> Image.Image:
+    """The released TAPO's ``process_image``: shrink into ``max_pixels``, then grow to
+    ``min_pixels``, each by one PIL resize (default resampling, bicubic) to sides truncated to
+    integers, so an image can land a little under ``min_pixels``; the processor then applies its
+    own bounds on top. ``image_resize: pil`` uses it, because the token grid depends on it."""
+    for bound, too_far in ((max_pixels, lambda area, b: area > b), (min_pixels, lambda area, b: area < b)):
+        if bound is not None and too_far(image.width * image.height, bound):
+            factor = math.sqrt(bound / (image.width * image.height))
+            image = image.resize((int(image.width * factor), int(image.height * factor)))
+    return image
 
 
 def build_prompt(problem: str, format_prompt: str) -> list[dict[str, Any]]:
@@ -218,6 +233,9 @@ class TapoTrainer(GRPOTrainer):
             gamma=tapo.gamma, eta_policy=tapo.eta_policy, eta_negative=tapo.eta_negative, neg_grad=tapo.neg_grad,
             log_ratio_clamp=tapo.kl_log_ratio_clamp, kl_max=tapo.kl_max,
         )
+        # GRPOTrainer does not forward Trainer's optimizer_cls_and_kwargs; create_optimizer reads it.
+        self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(tapo.optimizer, lr=args.learning_rate)
+        self.clip = ClipSettings(tapo.epsilon_low, tapo.epsilon_high, tapo.dual_clip, tapo.ratio_log_clamp)
         self._sources = conditioning_sources(tapo.n_anchor, tapo.n_positive)
         self._run_length = identical_run_length(tapo.n_anchor, tapo.n_positive)
         self._refill_rng = random.Random(f"tapo-refill:{args.seed}:{self.accelerator.process_index}")
@@ -263,7 +281,7 @@ class TapoTrainer(GRPOTrainer):
             sample = inputs[start]
             if any(row["image"] != sample["image"] for row in inputs[start : start + group_size]):
                 raise RuntimeError("TapoTrainer: a generation batch is not made of whole groups")
-            images = {key: load_rgb(sample[key]) for key in ("image", "image_positive", "image_negative")}
+            images = {key: self._load_image(sample[key]) for key in ("image", "image_positive", "image_negative")}
             for source in self._sources:
                 rows.append({
                     "prompt": sample["prompt"],
@@ -273,6 +291,12 @@ class TapoTrainer(GRPOTrainer):
                     "negative_image": images["image_negative"],
                 })
         return rows
+
+    def _load_image(self, path: str) -> Image.Image:
+        image = load_rgb(path)
+        if self.tapo.image_resize == "pil":
+            return release_pixel_resize(image, self.tapo.min_pixels, self.tapo.max_pixels)
+        return image
 
     def _run_round(self, inputs: Sequence[dict[str, Any]]) -> _Round:
         rows = self._rollout_rows(inputs)
@@ -334,13 +358,18 @@ class TapoTrainer(GRPOTrainer):
             selection = select_groups([[True] * target], target)
         batch, rows, rewards = self._assemble(rounds, selection.picks)
 
-        batch["advantages"] = group_advantages(self._weighted(rewards), group_size, self.tapo.advantage_eps).to(
+        advantages = group_advantages(self._weighted(rewards), group_size, self.tapo.advantage_eps)
+        batch["advantages"] = (-advantages if self.tapo.negate_advantages else advantages).to(
             batch["completion_ids"].device
         )
         if self.tapo.conditioning == ANCHOR:
             self._condition_on_anchor(batch, rows)
         if self.weights.needs_negative:
-            batch.update(self._negative_inputs(rows))
+            negative = self._negative_inputs(rows)
+            if self.tapo.negative_policy == "old":  # scored once, now, before this batch's updates
+                batch["neg_old_per_token_logps"] = self._old_negative_logps(negative, batch)
+            else:
+                batch.update(negative)
 
         counts = torch.tensor([selection.kept, dropped, selection.short], dtype=torch.float32,
                               device=self.accelerator.device)
@@ -430,6 +459,12 @@ class TapoTrainer(GRPOTrainer):
                 negative[f"neg_{key}"] = [ids[m] for ids, m in zip(encoded[key], keep, strict=True)]
         return negative
 
+    def _old_negative_logps(self, negative: dict[str, list[torch.Tensor]], batch: dict[str, Any]) -> torch.Tensor:
+        """log pi_old(o_t | q, x_neg) of the whole rollout batch, without gradient (``negative_policy: old``)."""
+        collated = collate_negative(negative, self._tokenizer.pad_token_id, batch["completion_ids"].size(1))
+        with torch.no_grad():
+            return self._completion_logps(self.model, collated, batch, chunk=self.args.per_device_train_batch_size)
+
     # ---- loss ------------------------------------------------------------------------------------
     def _completion_logps(
         self, model: Any, prompt_side: dict[str, Any], batch: dict[str, Any], chunk: int | None = None
@@ -455,6 +490,8 @@ class TapoTrainer(GRPOTrainer):
         """
         if not self.weights.needs_negative:
             return self._completion_logps(model, inputs, inputs), None
+        if "neg_old_per_token_logps" in inputs:
+            return self._completion_logps(model, inputs, inputs), inputs["neg_old_per_token_logps"]
         pad_id = self._tokenizer.pad_token_id
         negative = collate_negative(inputs, pad_id, inputs["completion_ids"].size(1))
         if not self.weights.neg_grad:
@@ -472,14 +509,14 @@ class TapoTrainer(GRPOTrainer):
         mask = inputs["completion_mask"] * inputs.get("tool_mask", 1)
         logps, negative_logps = self._policy_and_negative_logps(model, inputs)
         old_logps = inputs.get("old_per_token_logps")
-        # TRL's DAPO normaliser: the generation batch's token count, rescaled to one accumulation window.
-        normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
-        if mode == "train":
-            normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation
         terms = tapo_loss(
             logps, logps.detach() if old_logps is None else old_logps, inputs["advantages"], mask,
-            negative_logps=negative_logps, weights=self.weights, epsilon_low=self.epsilon_low,
-            epsilon_high=self.epsilon_high, normalizer=normalizer,
+            negative_logps=negative_logps, weights=self.weights, clip=self.clip,
+            normalizer=token_normalizer(
+                self.tapo.token_mean, mask, inputs["num_items_in_batch"], num_processes=self.accelerator.num_processes,
+                accumulation_steps=self.current_gradient_accumulation_steps if mode == "train" else None,
+                steps_per_generation=self.args.steps_per_generation,
+            ),
             importance_weights=inputs.get("importance_sampling_ratio"),
         )
         for name, value in terms.token_means(mask).items():
@@ -487,21 +524,32 @@ class TapoTrainer(GRPOTrainer):
         return terms.loss
 
 
+def check_environment(config: TapoConfig, where: str) -> None:
+    """What the recipe needs from this machine (bf16, loggers, a safe optimiser for its weight
+    dtype), checked before any model loads; errors name ``where`` (the recipe file)."""
+    preflight.check_report_to(config.report_to, where)
+    preflight.check_precision(dtype=config.dtype, bf16=config.bf16, optimizer=config.optimizer,
+                              deepspeed=preflight.under_deepspeed(config.deepspeed), where=where)
+
+
 def build_trainer(config: TapoConfig) -> TapoTrainer:
-    """A ready TapoTrainer for the recipe: data loaded, processor bounded, TRL configured."""
+    """A ready TapoTrainer for the recipe: data loaded and checked, processor bounded, TRL configured."""
     image_root = Path(config.image_root) if config.image_root else None
     samples = load_stage2(Path(config.train_data), image_root=image_root)
+    check_stage2_images(samples, Path(config.train_data))
     return TapoTrainer(
         config.model,
         tapo=config,
-        args=GRPOConfig(**grpo_args(config)),
+        args=GRPOConfig(**grpo_args(config), use_cpu=preflight.no_accelerator()),
         train_dataset=stage2_dataset(samples, config.format_prompt),
         processing_class=load_processor(config),
     )
 
 
-def train_tapo(config: TapoConfig) -> Path:
-    """Run TAPO as the recipe says and save the final checkpoint (model + processor) to ``output_dir``."""
+def train_tapo(config: TapoConfig, where: str = "TAPO recipe") -> Path:
+    """Run TAPO as the recipe says and save the final checkpoint (model + processor) to
+    ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
+    check_environment(config, where)
     trainer = build_trainer(config)
     trainer.train()
     trainer.save_model(config.output_dir)

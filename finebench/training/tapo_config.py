@@ -22,6 +22,7 @@ import yaml
 from finebench.errors import ConfigError
 from finebench.suggest import unknown_name_error
 from finebench.taskconfig import read_yaml_mapping
+from finebench.training.preflight import OPTIMIZERS
 
 DEFAULT_FORMAT_PROMPT = (
     "You first think through the reasoning process as an internal monologue, enclosed within <think> </think> "
@@ -31,8 +32,11 @@ DEFAULT_FORMAT_PROMPT = (
 each problem after a blank line."""
 
 CONDITIONINGS = ("own", "anchor")
-DYNAMIC_SAMPLING_KEYS = ("reward", "accuracy")
-DTYPES = ("auto", "bfloat16", "float16", "float32")
+DYNAMIC_SAMPLING_KEYS = ("accuracy", "reward")
+DTYPES = ("float32", "bfloat16", "float16")
+IMAGE_RESIZES = ("processor", "pil")
+NEGATIVE_POLICIES = ("current", "old")
+TOKEN_MEANS = ("window", "micro_batch")
 VLLM_MODES = ("colocate", "server")
 REQUIRED = ("model", "train_data", "output_dir")
 
@@ -58,9 +62,17 @@ class TapoConfig:
     image_root: str | None = None
     """Folder that relative image paths are resolved against [default: the data file's folder]."""
     output_dir: str = ""
-    dtype: str = "auto"
+    dtype: str = "float32"
+    """Dtype the weights are loaded and kept in: float32 master weights (with ``bf16`` compute) by
+    default; bfloat16 weights need ``optimizer: adamw_kahan`` (the release's memory-tight setup)."""
+    optimizer: str = "adamw"
+    """``adamw`` or ``adamw_kahan`` (Kahan-summed AdamW, ``finebench.training.optim``)."""
     min_pixels: int | None = None
     max_pixels: int | None = None
+    image_resize: str = "processor"
+    """How images meet the pixel bounds: ``processor`` (the processor's own resize to its bounds)
+    or ``pil`` (the release: each image is first scaled with PIL into [min_pixels, max_pixels],
+    sides truncated to integers, then handed to the processor)."""
     format_prompt: str = DEFAULT_FORMAT_PROMPT
 
     # ---- intra-class augmentation ----------------------------------------------------------------
@@ -80,18 +92,36 @@ class TapoConfig:
     """eta2, weight of -log pi(o|q,x_neg)."""
     neg_grad: bool = True
     """Backpropagate through the negative-image branch; ``false`` reproduces the released code."""
+    negative_policy: str = "current"
+    """Which policy scores the negative image: ``current`` (every micro-batch, the model being
+    updated) or ``old`` (once per rollout batch, before any update, as the release does; its
+    scores are constants, so it needs ``neg_grad: false``)."""
     kl_log_ratio_clamp: float = 20.0
     kl_max: float = 10.0
 
     # ---- DAPO ------------------------------------------------------------------------------------
     epsilon_low: float = 0.2
     epsilon_high: float = 0.28
+    dual_clip: float | None = None
+    """Dual-clip PPO: for a negative advantage the per-token loss is capped at ``-dual_clip * A``,
+    so a token whose ratio has grown huge cannot dominate (the release: 3.0); None: no cap."""
+    ratio_log_clamp: float | None = None
+    """Clamp ``log(pi / pi_old)`` to +-this before ``exp`` (the release: 20.0); None: no clamp."""
+    token_mean: str = "window"
+    """What the token-level loss averages over: ``window`` (all tokens of the accumulation window
+    on all devices, DAPO's token mean) or ``micro_batch`` (each micro-batch's own tokens, then the
+    mean over accumulation steps and devices, as the release does)."""
     dynamic_sampling: bool = True
-    dynamic_sampling_key: str = "reward"
-    """Groups are dropped when this is equal for all rollouts: ``reward`` (DAPO) or ``accuracy``
-    (the released run, ``algorithm.filter_key=accuracy``)."""
+    dynamic_sampling_key: str = "accuracy"
+    """Groups are dropped when this is equal for all rollouts: ``accuracy`` (the paper's Eq. 4
+    constraint 0 < #correct < n1 + n2, and the released run's ``filter_key=accuracy``) or
+    ``reward`` (the weighted reward, so groups that differ only in format are kept)."""
     max_resample_rounds: int = 20
     advantage_eps: float = 1e-6
+
+    negate_advantages: bool = False
+    """A negative control for experiments, never for training a model: every advantage changes
+    sign, so the update favours the rollouts that scored worst and the reward must fall."""
 
     # ---- reward ----------------------------------------------------------------------------------
     accuracy_weight: float = 0.9
@@ -194,6 +224,10 @@ def _check_values(config: TapoConfig, source: str) -> None:
     _check_choice(source, "conditioning", config.conditioning, CONDITIONINGS)
     _check_choice(source, "dynamic_sampling_key", config.dynamic_sampling_key, DYNAMIC_SAMPLING_KEYS)
     _check_choice(source, "dtype", config.dtype, DTYPES)
+    _check_choice(source, "optimizer", config.optimizer, OPTIMIZERS)
+    _check_choice(source, "image_resize", config.image_resize, IMAGE_RESIZES)
+    _check_choice(source, "negative_policy", config.negative_policy, NEGATIVE_POLICIES)
+    _check_choice(source, "token_mean", config.token_mean, TOKEN_MEANS)
     _check_choice(source, "vllm_mode", config.vllm_mode, VLLM_MODES)
     if config.n_anchor < 1 or config.n_positive < 0:
         raise ConfigError(f"{source}: keys 'n_anchor' >= 1 and 'n_positive' >= 0 are required")
@@ -203,6 +237,17 @@ def _check_values(config: TapoConfig, source: str) -> None:
                 "epsilon_high", "max_resample_rounds", "kl_log_ratio_clamp", "kl_max"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{source}: key {key!r} must be >= 0")
+    if config.dual_clip is not None and config.dual_clip <= 1.0:
+        raise ConfigError(f"{source}: key 'dual_clip' must be greater than 1 (dual-clip PPO), got {config.dual_clip}")
+    if config.ratio_log_clamp is not None and config.ratio_log_clamp <= 0:
+        raise ConfigError(f"{source}: key 'ratio_log_clamp' must be positive, got {config.ratio_log_clamp}")
+    if config.negative_policy == "old" and config.neg_grad:
+        raise ConfigError(
+            f"{source}: key 'negative_policy' is 'old', whose scores carry no gradient; set neg_grad: false "
+            "(the release's setting) or negative_policy: current"
+        )
+    if config.image_resize == "pil" and config.min_pixels is None and config.max_pixels is None:
+        raise ConfigError(f"{source}: key 'image_resize' is 'pil' but neither min_pixels nor max_pixels is set")
     if not 0.0 <= config.warmup_ratio < 1.0:
         raise ConfigError(f"{source}: key 'warmup_ratio' must be in [0, 1)")
     rollouts = config.per_device_train_batch_size * (config.steps_per_generation or config.gradient_accumulation_steps)

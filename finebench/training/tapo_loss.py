@@ -3,7 +3,8 @@
 Every function takes ``(B, T)`` tensors of log pi(o_t | ...) for the completion tokens, so the terms
 can be checked by hand on fixed numbers, independently of any model or trainer:
 
-- ``clipped_surrogate``: DAPO's decoupled clip, ``-min(r A, clip(r, 1-eps_low, 1+eps_high) A)``;
+- ``clipped_surrogate``: DAPO's decoupled clip, ``-min(r A, clip(r, 1-eps_low, 1+eps_high) A)``,
+  optionally with the release's dual clip (``min(., -c A)`` where ``A < 0``) and log-ratio clamp;
 - ``inter_class_kl``: ``g - log g - 1`` with ``g = pi(o_t|q,x_neg) / pi(o_t|q,x_*)``, the k3 estimate of
   KL(pi(.|x_*) || pi(.|x_neg)) on tokens sampled from the policy; the loss *subtracts* it, so
   the policy learns to answer differently when shown a look-alike of another sub-category;
@@ -11,7 +12,8 @@ can be checked by hand on fixed numbers, independently of any model or trainer:
   by blowing up the entropy of either distribution (PAPO's "double entropy loss").
 
 All terms are averaged over tokens, never per sequence first (DAPO's token-level averaging), with
-one shared normaliser so that gradient accumulation sees one consistent mean.
+one shared normaliser: the token count of the accumulation window, so that accumulated
+micro-batches add up to one mean, or each micro-batch's own count (the release's choice).
 """
 
 from __future__ import annotations
@@ -40,6 +42,34 @@ def token_mean(
     if normalizer is None:
         normalizer = mask.sum().clamp(min=1.0)
     return total / normalizer
+
+
+def token_normalizer(
+    token_mean: str,
+    mask: torch.Tensor,
+    generation_tokens: torch.Tensor,
+    *,
+    num_processes: int,
+    accumulation_steps: int | None,
+    steps_per_generation: int,
+) -> torch.Tensor:
+    """The token count one micro-batch's loss is divided by; ``accumulation_steps`` is None in eval.
+
+    ``window``: the generation batch's tokens over all devices (``generation_tokens``), rescaled
+    to one accumulation window, so that the accumulated micro-batches of every device add up to
+    one token mean after the data-parallel gradient average (TRL's DAPO normaliser).
+    ``micro_batch``: this micro-batch's own tokens times the accumulation steps (GRPO's loss is
+    not divided again by the Trainer), i.e. the release's mean over micro-batches of per-micro-
+    batch token means (``loss / gradient_accumulation``), devices averaged by the reduction.
+    """
+    if token_mean == "micro_batch":
+        return mask.sum().clamp(min=1.0) * (accumulation_steps or 1)
+    if token_mean != "window":
+        raise ValueError(f"token_mean must be window or micro_batch, got {token_mean!r}")
+    normalizer = generation_tokens.clamp(min=1.0) / num_processes
+    if accumulation_steps is not None:  # in eval the batch is neither split across steps nor accumulated
+        normalizer = normalizer * accumulation_steps / steps_per_generation
+    return normalizer
 
 
 @dataclass(frozen=True)
@@ -83,18 +113,34 @@ def _per_row(advantages: torch.Tensor) -> torch.Tensor:
     return advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
 
 
+@dataclass(frozen=True)
+class ClipSettings:
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.28
+    dual_clip: float | None = None
+    """Dual-clip PPO's c (> 1): for A < 0 the loss is at most ``-c A`` (the release: 3.0)."""
+    ratio_log_clamp: float | None = None
+    """|log r| is clamped to this before ``exp`` (the release: 20.0)."""
+
+
 def clipped_surrogate(
-    logps: torch.Tensor,
-    old_logps: torch.Tensor,
-    advantages: torch.Tensor,
-    epsilon_low: float,
-    epsilon_high: float,
+    logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, clip: ClipSettings
 ) -> torch.Tensor:
-    """Per-token DAPO loss with the decoupled (asymmetric) clip; ``advantages`` is (B,) or (B, T)."""
-    ratio = torch.exp(logps - old_logps)
-    clipped = torch.clamp(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high)
+    """Per-token DAPO loss with the decoupled (asymmetric) clip; ``advantages`` is (B,) or (B, T).
+
+    With ``dual_clip`` the loss of a negative-advantage token is ``min(max(-r A, -clip(r) A), -c A)``
+    and with ``ratio_log_clamp`` r is ``exp(clamp(log r))``, both exactly as the release computes them.
+    """
+    log_ratio = logps - old_logps
+    if clip.ratio_log_clamp is not None:
+        log_ratio = torch.clamp(log_ratio, -clip.ratio_log_clamp, clip.ratio_log_clamp)
+    ratio = torch.exp(log_ratio)
+    clipped = torch.clamp(ratio, 1.0 - clip.epsilon_low, 1.0 + clip.epsilon_high)
     advantages = _per_row(advantages)
-    return -torch.min(ratio * advantages, clipped * advantages)
+    loss = -torch.min(ratio * advantages, clipped * advantages)
+    if clip.dual_clip is not None:
+        loss = torch.where(advantages < 0, torch.minimum(loss, -clip.dual_clip * advantages), loss)
+    return loss
 
 
 def inter_class_kl(
@@ -116,8 +162,7 @@ def tapo_loss(
     *,
     negative_logps: torch.Tensor | None,
     weights: TapoWeights,
-    epsilon_low: float,
-    epsilon_high: float,
+    clip: ClipSettings,
     normalizer: torch.Tensor | float | None = None,
     importance_weights: torch.Tensor | None = None,
 ) -> TapoTerms:
@@ -129,7 +174,7 @@ def tapo_loss(
     the result is exactly the DAPO loss and ``negative_logps`` may be None.
     """
     mask = mask.to(logps.dtype)
-    surrogate = clipped_surrogate(logps, old_logps, advantages, epsilon_low, epsilon_high)
+    surrogate = clipped_surrogate(logps, old_logps, advantages, clip)
     if importance_weights is not None:
         surrogate = surrogate * importance_weights
     loss = token_mean(surrogate, mask, normalizer) + weights.eta_policy * token_mean(-logps, mask, normalizer)
