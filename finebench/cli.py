@@ -238,26 +238,53 @@ def import_fine_r1(
     typer.echo(f"imported {sum(report.rows.values())} items in {len(report.rows)} files into {report.destination}")
 
 
+@data_app.command("fetch")
+def fetch(
+    names: Annotated[Optional[list[str]], typer.Argument(help="fine-r1, cub, cars, dogs, flowers, pets, aircraft or all [default: all].")] = None,
+    data_root: DataRoot = None,
+    from_dir: Annotated[Optional[Path], typer.Option("--from", help="Folder with files you already downloaded (archives by name, or a clone of the Fine-R1 repository).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be fetched and where; fetch nothing.")] = False,
+    keep_archives: Annotated[bool, typer.Option("--keep-archives", help="Keep downloads in DATA_ROOT/.downloads after placing them.")] = False,
+) -> None:
+    """Download, verify (sha256) and place the Fine-R1 items and the datasets' images (test and
+    Stage-1 train layouts) under the data root, then check them (exit 1 if anything is missing)."""
+    from finebench.commands.fetch import run_fetch
+    from finebench.data.fetch import FetchOptions
+    from finebench.data.sources import DATASETS, FINE_R1
+    from finebench.resources import default_data_root
+
+    options = FetchOptions(Path(data_root or default_data_root()).expanduser(), from_dir=from_dir,
+                           keep_archives=keep_archives, progress=True, log=typer.echo)
+    code = run_fetch(names or [], options, FINE_R1, DATASETS, dry_run=dry_run)
+    if code:
+        raise typer.Exit(code)
+
+
 @data_app.command("check")
 def check(
     tasks: Annotated[str, typer.Option("--tasks", "-t")] = "fgvr",
     data_root: DataRoot = None,
+    sft: Annotated[Optional[Path], typer.Option("--sft", help="Check this Stage-1 training file's images instead of the tasks'.")] = None,
 ) -> None:
-    """Count missing and corrupt images per task (exit 1 if any)."""
-    from finebench.data.check import check_task_images
+    """Count found, missing and corrupt images per task, or per dataset folder of a Stage-1
+    training file with --sft (exit 1 if any is missing or corrupt)."""
+    from finebench.data.check import check_stage1_images, check_task_images, format_check
     from finebench.resources import default_data_root
     from finebench.taskindex import TaskIndex
 
     root = Path(data_root or default_data_root()).expanduser()
-    index = TaskIndex()
-    bad = 0
-    for name in index.expand(_split_names(tasks)):
-        report = check_task_images(index.load(name), root)
-        bad += len(report.missing) + len(report.corrupt)
-        typer.echo(f"{name}\t{report.n_images} images\t{len(report.missing)} missing\t{len(report.corrupt)} corrupt")
-        for rel in (report.missing + report.corrupt)[:5]:
-            typer.echo(f"  e.g. {rel}")
-    if bad:
+    if sft is not None:
+        reports = check_stage1_images(sft, root)
+    else:
+        index = TaskIndex()
+        reports = [check_task_images(index.load(name), root) for name in index.expand(_split_names(tasks))]
+    for report in reports:
+        for line in format_check(report):
+            typer.echo(line)
+    if sft is not None and any(report.missing for report in reports):
+        typer.echo("missing training images: `finebench data fetch cub cars dogs flowers pets aircraft "
+                   f"--data-root {root}` lays out the released Stage-1 train images there")
+    if not all(report.ok for report in reports):
         raise typer.Exit(1)
 
 

@@ -1,4 +1,5 @@
-"""Counting missing and corrupt images per task before a long run."""
+"""Counting missing and corrupt images per task (or per dataset folder of a Stage-1 training file)
+before a long run."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ def image_status(path: Path) -> str:
     return "ok"
 
 
+def format_check(report: ImageCheck, prefix: str = "", examples: int = 5) -> list[str]:
+    """The lines `data check` prints for one task (or Stage-1 folder): counts, then a few examples."""
+    found = report.n_images - len(report.missing) - len(report.corrupt)
+    lines = [f"{prefix}{report.task}\t{report.n_images} images\t{found} found\t{len(report.missing)} missing\t"
+             f"{len(report.corrupt)} corrupt"]
+    return lines + [f"  e.g. {rel}" for rel in (report.missing + report.corrupt)[:examples]]
+
+
 def check_task_images(task: TaskConfig, data_root: Path, workers: int = 8) -> ImageCheck:
     items = load_items(Path(data_root) / task.source)
     paths = sorted({item.image_path for item in items})
@@ -47,3 +56,23 @@ def check_task_images(task: TaskConfig, data_root: Path, workers: int = 8) -> Im
             elif status == "corrupt":
                 report.corrupt.append(rel)
     return report
+
+
+def check_stage1_images(path: Path, data_root: Path, workers: int = 8) -> list[ImageCheck]:
+    """The images of a Stage-1 SFT file (released ShareGPT layout), grouped by their first path
+    component (one dataset folder each in the release); relative paths resolve under ``data_root``."""
+    from finebench.training.formats import load_stage1, resolve_image
+
+    images = sorted({image for sample in load_stage1(path) for image in sample.images})
+    groups: dict[str, list[str]] = {}
+    for image in images:
+        groups.setdefault(Path(image).parts[0] if not Path(image).is_absolute() else "(absolute)", []).append(image)
+    reports = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for group, paths in groups.items():
+            report = ImageCheck(group, n_images=len(paths))
+            for rel, status in zip(paths, pool.map(lambda p: image_status(resolve_image(p, data_root)), paths)):
+                if status != "ok":
+                    getattr(report, status).append(rel)
+            reports.append(report)
+    return reports

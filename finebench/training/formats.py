@@ -209,7 +209,9 @@ def check_stage1(
     for index, sample in enumerate(samples):
         for image in sample.images:
             if not resolve_image(image, image_root).is_file():
-                problems.append(SampleProblem(index, f"image not found: {resolve_image(image, image_root)}"))
+                fetch = f"finebench data fetch cub cars dogs flowers pets aircraft --data-root {image_root or 'DIR'}"
+                problems.append(SampleProblem(index, f"image not found: {resolve_image(image, image_root)} "
+                                                     f"(the released Stage-1 train images: `{fetch}`)"))
         answer = sample.answer()
         if answer is None:
             problems.append(SampleProblem(index, "no <answer>…</answer> (or an empty one) in the assistant turn"))
