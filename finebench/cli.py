@@ -323,6 +323,32 @@ def demo_data(
     typer.echo(str(write_demo_data_root(data_root, items_per_file)))
 
 
+@data_app.command("synth")
+def synth_data(
+    data_root: DataRoot = None,
+    seed: Annotated[int, typer.Option(help="Seeds the class split, the images and every file.")] = 0,
+    image_size: Annotated[int, typer.Option("--image-size", help="Side of the square images, in pixels.")] = 84,
+    test_per_class: Annotated[int, typer.Option("--test-per-class")] = 4,
+    train_per_class: Annotated[int, typer.Option("--train-per-class")] = 16,
+) -> None:
+    """Write the synthetic compositional benchmark (tasks synth_*, group synth) with its Stage-1
+    CoT samples and Stage-2 triplets under DATA_ROOT/synth."""
+    from finebench.data.synthetic import build_synthetic
+    from finebench.resources import default_data_root
+
+    try:
+        report = build_synthetic(Path(data_root or default_data_root()).expanduser(), seed=seed,
+                                 image_size=image_size, test_per_class=test_per_class, train_per_class=train_per_class)
+    except ValueError as exc:
+        raise FinebenchError(str(exc)) from exc
+    typer.echo(
+        f"synth: {report.seen_classes} seen / {report.unseen_classes} unseen classes, {report.seen_items} + "
+        f"{report.unseen_items} items, {report.train_images} train images under {report.root / 'synth'}\n"
+        f"stage 1: {report.stage1_file} ({report.stage1_samples} samples)\n"
+        f"stage 2: {report.stage2_file} ({report.stage2_triplets} triplets)"
+    )
+
+
 @train_app.command("sft")
 def train_sft(
     config: Annotated[Path, typer.Option("--config", "-c", help="SFT recipe, e.g. training/sft.yaml.")],
