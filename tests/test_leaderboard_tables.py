@@ -146,3 +146,22 @@ def test_limited_runs_are_flagged_and_not_ranked_against_full_runs(tmp_path):
     t1 = table(build_tables(load_runs([limited, *full]), [], {}), 1)
     assert markdown_cell(row(t1, "l"), "seen:cub") == "90.00†"
     assert row(t1, "a").marks["seen:cub"] == "best" and row(t1, "b").marks["seen:cub"] == "second"
+
+
+def test_other_datasets_get_their_own_tables_never_a_paper_column(tmp_path):
+    synth = {"synth_closed_seen": {"accuracy": constant(20, 0.75)}, "synth_closed_unseen": {"accuracy": constant(20, 0.4)},
+             "synth_open_seen": {"inclusion": constant(20, 0.4)}}
+    runs = load_runs([full_run(tmp_path / "a", "model-a", 0.5, n=20),
+                      write_run(tmp_path / "s", "model-a-synth", synth, family="trained")])
+    tables = build_tables(runs, [], {})
+    assert [(t.spec.number, t.benchmark) for t in tables] == [(1, ""), (2, ""), (6, ""), (1, "synth"), (6, "synth")]
+    paper, closed, open_ = tables[0], tables[3], tables[4]
+    assert [r.key for r in paper.rows] == ["model-a"]  # the synthetic run is not in the paper's table
+    assert [(c.key, c.label) for c in closed.columns] == [("seen:synth", "synth"), ("unseen:synth", "synth"),
+                                                          ("avg", "Avg.")]
+    [synth_row] = closed.rows
+    assert synth_row.values == pytest.approx({"seen:synth": 75.0, "unseen:synth": 40.0, "avg": 57.5})
+    assert "avg" not in open_.rows[0].values  # no unseen cell, no average
+    assert closed.title == "synth: Closed-world accuracy (%)" and closed.id == "table1-fine-r1-release-synth"
+    assert paper.title == "Table 1: Closed-world accuracy (%)"
+    assert markdown_table(closed)[0] == "| Models | synth<br>seen | synth<br>unseen | Avg.<br>overall |"

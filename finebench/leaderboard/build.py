@@ -14,7 +14,7 @@ from finebench.leaderboard.intervals import (
     score_keys,
     with_uncertainty,
 )
-from finebench.leaderboard.tables import Table, build_tables, unplaced_tasks
+from finebench.leaderboard.tables import Table, build_tables
 from finebench.models.cards import ModelCard
 from finebench.results import now_iso
 
@@ -41,8 +41,6 @@ def build_leaderboard(
     reported = reported_models(cards) if with_reported else []
     tables = build_tables(runs, reported, display_names(cards))
     notes = []
-    if unplaced := unplaced_tasks(runs):
-        notes.append(f"Not shown (no column in the paper layout): {', '.join(unplaced)}.")
     if n_resamples > 0:
         keys = score_keys(tables)
         scores = load_scores(keys)

@@ -30,7 +30,7 @@ def fgvr_averages(tables: Sequence[Table]) -> dict[str, dict[str, float]]:
     """model -> {"closed": Table 1 overall avg., "open": Table 2 overall avg.} in the paper setting."""
     averages: dict[str, dict[str, float]] = {}
     for table in tables:
-        if not table.setting.is_paper or table.spec.number not in (1, 2):
+        if not table.setting.is_paper or table.benchmark or table.spec.number not in (1, 2):
             continue
         for row in table.rows:
             if not row.reported and "avg" in row.values and not row.partial_columns:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from finebench.leaderboard.tables import DATASETS, SPLITS, Row, Table
+from finebench.leaderboard.tables import SPLITS, Row, Table
 
 
 def measured(table: Table) -> list[Row]:
@@ -42,14 +42,15 @@ def grouped_bars(table: Table) -> bytes | None:
     rows = measured(table)
     if not rows:
         return None
-    figure = _figure(max(8.0, 1.6 * len(DATASETS) + 0.25 * len(rows)), 4.8)
+    datasets = table.datasets()
+    figure = _figure(max(8.0, 1.6 * len(datasets) + 0.25 * len(rows)), 4.8)
     axes = figure.subplots(1, len(SPLITS), sharey=True)
-    positions = np.arange(len(DATASETS))
+    positions = np.arange(len(datasets))
     width = 0.8 / len(rows)
     colours = _colours(len(rows))
     for ax, (split, split_label) in zip(axes, SPLITS):
         for i, row in enumerate(rows):
-            keys = [f"{split}:{dataset}" for dataset, _ in DATASETS]
+            keys = [f"{split}:{dataset}" for dataset, _ in datasets]
             values = np.array([row.values.get(k, np.nan) for k in keys])
             errors = np.array([
                 [values[j] - row.intervals[k][0], row.intervals[k][1] - values[j]] if k in row.intervals else [0.0, 0.0]
@@ -57,11 +58,11 @@ def grouped_bars(table: Table) -> bytes | None:
             ]).T
             ax.bar(positions + (i - (len(rows) - 1) / 2) * width, values, width, yerr=errors, capsize=2,
                    color=colours[i], label=row.label)
-        ax.set_xticks(positions, [label for _, label in DATASETS])
+        ax.set_xticks(positions, [label for _, label in datasets])
         ax.set_title(split_label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(table.spec.title)
-    figure.suptitle(f"Table {table.spec.number}, {table.setting.label}")
+    figure.suptitle(f"{table.title}, {table.setting.label}")
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(rows), 4), fontsize="small")
     return _png(figure)
 
@@ -76,7 +77,7 @@ def seen_unseen_scatter(table: Table) -> bytes | None:
     ax = figure.subplots()
     colours = _colours(len(rows))
     for colour, row in zip(colours, rows):
-        pairs = [(row.values[f"seen:{d}"], row.values[f"unseen:{d}"]) for d, _ in DATASETS
+        pairs = [(row.values[f"seen:{d}"], row.values[f"unseen:{d}"]) for d, _ in table.datasets()
                  if f"seen:{d}" in row.values and f"unseen:{d}" in row.values]
         if pairs:
             ax.scatter(*zip(*pairs), s=18, color=colour, alpha=0.6)
@@ -85,7 +86,7 @@ def seen_unseen_scatter(table: Table) -> bytes | None:
         ax.scatter([], [], color=colour, label=row.label)
     ax.plot([0, 100], [0, 100], color="grey", linestyle="--", linewidth=1)
     ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="seen categories (%)", ylabel="unseen categories (%)",
-           title=f"Table {table.spec.number}: {table.spec.title}\n{table.setting.label}")
+           title=f"{table.title}\n{table.setting.label}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", title="dots: datasets, diamonds: averages", title_fontsize="small")
     return _png(figure)

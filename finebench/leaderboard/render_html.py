@@ -178,7 +178,7 @@ def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]
         if table.setting != current:
             current = table.setting
             parts += [f"<h2>{escape(current.label)}</h2>", f"<p>{escape(setting_description(current))}</p>"]
-        parts += [f"<h3>Table {table.spec.number}: {escape(table.spec.title)}</h3>", html_table(table)]
+        parts += [f"<h3>{escape(table.title)}</h3>", html_table(table)]
         parts += [figure_html(name, png) for name, png in plots.get(table.id, {}).items()]
     if board.general:
         parts += ["<h2>General capability (Appendix F)</h2>", general_html(board.general)]

@@ -116,7 +116,7 @@ def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
             current = table.setting
             lines += [f"## {current.label}", "", setting_description(current), ""]
         lines += [
-            f"### Table {table.spec.number}: {table.spec.title}",
+            f"### {table.title}",
             "",
             f"Runs dated {run_dates(table, created)}.",
             "",

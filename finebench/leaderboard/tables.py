@@ -7,6 +7,9 @@ final "Avg." that is the mean of the two split averages. No harmonic mean: the p
 Rows are grouped by model family (CLIP models, general MLLMs, reasoning MLLMs, trained checkpoints).
 An average is shown only when all the cells it averages exist, so a partial run never gets an
 average that looks comparable to a complete one.
+
+Tasks of other datasets (the synthetic benchmark, your own ``data build`` variants) get tables of
+their own in the same layout, one per dataset, after the paper's: never a column in the paper's.
 """
 
 from __future__ import annotations
@@ -78,22 +81,29 @@ class Column:
         return bool(self.members)
 
 
-def paper_columns() -> tuple[Column, ...]:
+def layout_columns(datasets: Sequence[tuple[str, str]]) -> tuple[Column, ...]:
+    """Per split the datasets and (with more than one) their average, then the overall average."""
     columns: list[Column] = []
     split_averages = []
     for split, _ in SPLITS:
         keys = []
-        for dataset, label in DATASETS:
+        for dataset, label in datasets:
             keys.append(f"{split}:{dataset}")
             columns.append(Column(keys[-1], label, split, dataset))
-        columns.append(Column(f"{split}:avg", "Avg.", split, None, tuple(keys)))
-        split_averages.append(columns[-1].key)
+        if len(keys) > 1:
+            columns.append(Column(f"{split}:avg", "Avg.", split, None, tuple(keys)))
+            keys = [columns[-1].key]
+        split_averages += keys
     columns.append(Column("avg", "Avg.", None, None, tuple(split_averages)))
     return tuple(columns)
 
 
-COLUMNS = paper_columns()
-TASK_COLUMN_KEYS = frozenset(c.key for c in COLUMNS if not c.is_average)
+COLUMNS = layout_columns(DATASETS)
+PAPER_DATASETS = frozenset(dataset for dataset, _ in DATASETS)
+
+
+def task_keys(columns: Sequence[Column]) -> frozenset[str]:
+    return frozenset(c.key for c in columns if not c.is_average)
 
 
 def task_column_key(dataset: str, split: str) -> str:
@@ -132,14 +142,22 @@ class Table:
     setting: Setting
     rows: tuple[Row, ...]
     """In display order: grouped by family, in ``FAMILY_GROUPS`` order."""
-
-    @property
-    def columns(self) -> tuple[Column, ...]:
-        return COLUMNS
+    columns: tuple[Column, ...] = COLUMNS
+    benchmark: str = ""
+    """Empty for the paper's six datasets; else the one other dataset this table shows."""
 
     @property
     def id(self) -> str:
-        return f"table{self.spec.number}-{self.setting.slug}"
+        return f"table{self.spec.number}-{self.setting.slug}" + (f"-{self.benchmark}" if self.benchmark else "")
+
+    @property
+    def title(self) -> str:
+        """``Table 1: Closed-world accuracy (%)``, or ``synth: Closed-world accuracy (%)``."""
+        return f"{self.benchmark or f'Table {self.spec.number}'}: {self.spec.title}"
+
+    def datasets(self) -> list[tuple[str, str]]:
+        """(dataset, label) of the task columns, in column order."""
+        return list(dict.fromkeys((c.dataset, c.label) for c in self.columns if c.dataset is not None))
 
     def groups(self) -> list[tuple[str, list[Row]]]:
         labels = dict(FAMILY_GROUPS)
@@ -165,16 +183,18 @@ def partial_keys(task_runs: Mapping[str, TaskRun], columns: Sequence[Column] = C
     return frozenset(partial)
 
 
-def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names: Mapping[str, str]) -> list[Row]:
+def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names: Mapping[str, str],
+                  columns: Sequence[Column] = COLUMNS) -> list[Row]:
     """One row per model name; several runs of a model (e.g. closed and open tasks run apart) merge,
     but two results for the same cell, or one column from different task versions, are an error."""
+    placed = task_keys(columns)
     cells: dict[str, dict[str, TaskRun]] = {}
     families: dict[str, str] = {}
     first_in_column: dict[str, TaskRun] = {}
     for run in runs:
         for task_run in run.tasks.values():
             key = task_column_key(task_run.dataset, task_run.split)
-            if task_run.setting != setting or task_run.world != spec.world or key not in TASK_COLUMN_KEYS:
+            if task_run.setting != setting or task_run.world != spec.world or key not in placed:
                 continue
             if spec.metric not in task_run.metrics:
                 continue
@@ -193,9 +213,9 @@ def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names:
             label=names.get(model, model),
             family=families[model],
             reported=False,
-            values=with_averages({k: t.metrics[spec.metric] for k, t in model_cells.items()}),
+            values=with_averages({k: t.metrics[spec.metric] for k, t in model_cells.items()}, columns),
             task_runs=model_cells,
-            partial_columns=partial_keys(model_cells),
+            partial_columns=partial_keys(model_cells, columns),
         )
         for model, model_cells in cells.items()
     ]
@@ -207,7 +227,7 @@ def reported_rows(spec: TableSpec, reported: Sequence[ReportedModel]) -> list[Ro
         cells = {
             task_column_key(dataset, split): value
             for (dataset, world, split), value in model.values.get(spec.metric, {}).items()
-            if world == spec.world and task_column_key(dataset, split) in TASK_COLUMN_KEYS
+            if world == spec.world and task_column_key(dataset, split) in task_keys(COLUMNS)
         }
         if cells:
             rows.append(Row(model.name + REPORTED, model.label + REPORTED, model.family, True, with_averages(cells)))
@@ -255,12 +275,17 @@ def with_marks(rows: list[Row], columns: Sequence[Column] = COLUMNS) -> list[Row
 
 
 def build_table(
-    spec: TableSpec, setting: Setting, runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str]
+    spec: TableSpec, setting: Setting, runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str],
+    benchmark: str = "",
 ) -> Table:
-    rows = interleave(measured_rows(spec, setting, runs, names), reported_rows(spec, reported) if setting.is_paper else [])
+    """The paper's table, or with ``benchmark`` the same table for that one other dataset (no
+    reported rows: the paper has none for it)."""
+    columns = layout_columns([(benchmark, benchmark)]) if benchmark else COLUMNS
+    measured = measured_rows(spec, setting, runs, names, columns)
+    rows = interleave(measured, reported_rows(spec, reported) if setting.is_paper and not benchmark else [])
     family_order = [f for f, _ in FAMILY_GROUPS]
     rows.sort(key=lambda r: family_order.index(r.family) if r.family in family_order else len(family_order))
-    return Table(spec, setting, tuple(with_marks(rows)))
+    return Table(spec, setting, tuple(with_marks(rows, columns)), columns, benchmark)
 
 
 def settings_of(runs: Sequence[Run], with_reported: bool) -> list[Setting]:
@@ -272,18 +297,14 @@ def settings_of(runs: Sequence[Run], with_reported: bool) -> list[Setting]:
 
 
 def build_tables(runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str]) -> list[Table]:
-    """Every (setting, paper table) pair that has at least one row."""
+    """Every (setting, paper table) pair that has at least one row, then the same tables for each
+    other dataset the runs have (sorted by name)."""
+    others = sorted({t.dataset for run in runs for t in run.tasks.values()} - PAPER_DATASETS)
     tables = []
     for setting in settings_of(runs, bool(reported)):
-        for spec in TABLE_SPECS:
-            table = build_table(spec, setting, runs, reported, names)
-            if table.rows:
-                tables.append(table)
+        for benchmark in ("", *others):
+            for spec in TABLE_SPECS:
+                table = build_table(spec, setting, runs, reported, names, benchmark)
+                if table.rows:
+                    tables.append(table)
     return tables
-
-
-def unplaced_tasks(runs: Sequence[Run]) -> list[str]:
-    """Tasks whose dataset/split has no column in the paper layout (custom benchmark variants)."""
-    return sorted(
-        {t.task for run in runs for t in run.tasks.values() if task_column_key(t.dataset, t.split) not in TASK_COLUMN_KEYS}
-    )
