@@ -69,6 +69,16 @@ class TaskConfig:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def yaml_float(value: Any) -> Any:
+    """YAML 1.1 reads ``5e-6`` (no dot) as a string; a number field takes it as the number meant."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)

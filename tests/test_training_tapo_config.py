@@ -130,3 +130,11 @@ def test_the_accelerate_config_names_an_existing_deepspeed_file() -> None:
     accelerate = yaml.safe_load((REPO / "training" / "accelerate_tapo_zero3.yaml").read_text())
     assert accelerate["distributed_type"] == "DEEPSPEED"
     assert (REPO / accelerate["deepspeed_config"]["deepspeed_config_file"]).is_file()
+
+
+def test_exponent_floats_from_the_command_line_are_numbers_and_warmup_needs_a_warmup_scheduler(tmp_path) -> None:
+    recipe = write(tmp_path, MINIMAL)
+    assert load_tapo_config(recipe, ["learning_rate=2e-5"]).learning_rate == 2e-5  # YAML 1.1 reads "2e-5" as text
+    with pytest.raises(ConfigError, match=r"key 'warmup_ratio' is 0.1 but lr_scheduler_type 'constant' has no warm-up"):
+        load_tapo_config(recipe, ["warmup_ratio=0.1", "lr_scheduler_type=constant"])
+    assert load_tapo_config(recipe, ["warmup_ratio=0.1", "lr_scheduler_type=constant_with_warmup"]).warmup_ratio == 0.1

@@ -9,6 +9,7 @@ names neither (``TensorBoardCallback requires tensorboard to be installed``). Ea
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from finebench.errors import ConfigError
 from finebench.suggest import unknown_name_error
@@ -93,7 +94,16 @@ def under_deepspeed(recipe_deepspeed: str | None) -> bool:
     """Whether the run uses DeepSpeed: named in the recipe or by the ``accelerate launch`` config."""
     if recipe_deepspeed:
         return True
-    from accelerate import PartialState
     from accelerate.utils import DistributedType
 
-    return PartialState().distributed_type == DistributedType.DEEPSPEED
+    return launch_state().distributed_type == DistributedType.DEEPSPEED
+
+
+def launch_state() -> Any:
+    """accelerate's process state (a singleton: the first call fixes it for the run). It must be
+    created as the Trainer will create it, on the CPU where there is no accelerator; created with
+    the default (``cpu=False``) under ``torchrun`` on a CPU-only machine it sees one process, and
+    every rank would then train as if alone."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=no_accelerator())

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from finebench.errors import ConfigError
-from finebench.taskconfig import read_yaml_mapping
+from finebench.taskconfig import read_yaml_mapping, yaml_float
 from finebench.training import preflight
 from finebench.training.formats import (
     BAD_SAMPLE_POLICIES,
@@ -171,7 +171,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     elif origin is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif origin is float:
-        value = _yaml_float(value)
+        value = yaml_float(value)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     elif origin is str:
@@ -183,16 +183,6 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
         expected = names.get(origin, "a list of strings")
         raise ConfigError(f"{where} must be {expected}, got {value!r}")
-    return value
-
-
-def _yaml_float(value: Any) -> Any:
-    """YAML 1.1 reads ``5e-6`` (no dot) as a string; a number field takes it as the number meant."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
     return value
 
 
@@ -418,7 +408,6 @@ def check_environment(recipe: SFTRecipe, where: str) -> None:
 
 
 def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
-    from accelerate import PartialState
     from transformers.trainer_utils import SchedulerType
     from trl import SFTTrainer
 
@@ -431,7 +420,7 @@ def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
     # The arguments come first: with a ZeRO-3 config they make from_pretrained load the weights
     # already partitioned across processes instead of whole on each.
     try:
-        args = sft_config(recipe, PartialState().num_processes)
+        args = sft_config(recipe, preflight.launch_state().num_processes)
     except ValueError as exc:  # e.g. bf16 on a machine without a GPU
         raise ConfigError(f"the recipe's training arguments are not valid here: {exc}") from exc
     model, processor = load_model_and_processor(recipe)

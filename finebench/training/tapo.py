@@ -23,11 +23,12 @@ The negative and anchor re-encodings need a processor that reports each image's 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.trainer.utils import pad, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
 from finebench.adapters.hf import apply_pixel_bounds
+from finebench.fsutil import atomic_write_text
 from finebench.training import preflight
 from finebench.training.formats import IMAGE_MARKER, Stage2Sample, check_stage2_images, load_stage2
 from finebench.training.optim import optimizer_cls_and_kwargs
@@ -58,6 +60,8 @@ from finebench.training.tapo_sampling import (
 )
 
 log = logging.getLogger("finebench")
+
+REPORT_FILE = "finebench_tapo.json"
 
 LEFT_PADDED = {"prompt_ids": None, "prompt_mask": 0}
 """Prompt-side tensors and their padding value (None: the tokenizer's pad id)."""
@@ -547,10 +551,15 @@ def build_trainer(config: TapoConfig) -> TapoTrainer:
 
 
 def train_tapo(config: TapoConfig, where: str = "TAPO recipe") -> Path:
-    """Run TAPO as the recipe says and save the final checkpoint (model + processor) to
-    ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
+    """Run TAPO as the recipe says and save the final checkpoint (model + processor) and
+    ``finebench_tapo.json`` (the recipe and every logged step: rewards, kept groups, loss terms)
+    to ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
     check_environment(config, where)
     trainer = build_trainer(config)
     trainer.train()
     trainer.save_model(config.output_dir)
+    if trainer.is_world_process_zero():
+        report = {"recipe": asdict(config), "global_step": trainer.state.global_step,
+                  "log_history": trainer.state.log_history}
+        atomic_write_text(Path(config.output_dir) / REPORT_FILE, json.dumps(report, indent=2, default=str) + "\n")
     return Path(config.output_dir)

@@ -21,7 +21,7 @@ import yaml
 
 from finebench.errors import ConfigError
 from finebench.suggest import unknown_name_error
-from finebench.taskconfig import read_yaml_mapping
+from finebench.taskconfig import read_yaml_mapping, yaml_float
 from finebench.training.preflight import OPTIMIZERS
 
 DEFAULT_FORMAT_PROMPT = (
@@ -193,6 +193,7 @@ def _check_type(source: str, key: str, annotation: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(source, key, "an integer", value)
     elif origin is float:
+        value = yaml_float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(source, key, "a number", value)
         return float(value)
@@ -250,6 +251,11 @@ def _check_values(config: TapoConfig, source: str) -> None:
         raise ConfigError(f"{source}: key 'image_resize' is 'pil' but neither min_pixels nor max_pixels is set")
     if not 0.0 <= config.warmup_ratio < 1.0:
         raise ConfigError(f"{source}: key 'warmup_ratio' must be in [0, 1)")
+    if config.warmup_ratio and config.lr_scheduler_type == "constant":
+        raise ConfigError(
+            f"{source}: key 'warmup_ratio' is {config.warmup_ratio} but lr_scheduler_type 'constant' has no warm-up "
+            "(it would be ignored); use lr_scheduler_type: constant_with_warmup"
+        )
     rollouts = config.per_device_train_batch_size * (config.steps_per_generation or config.gradient_accumulation_steps)
     if rollouts % config.group_size:
         raise ConfigError(
