@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finebench.models.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, _train_tokenizer, build_atomically
+from finebench.models.tiny import SPECIAL_TOKENS, _train_tokenizer, build_atomically, save_processor
 from finebench.suggest import unknown_name_error
 
 if TYPE_CHECKING:
@@ -157,19 +157,10 @@ def parameter_count(arch: QwenVLArchitecture) -> int:
 def write_config_and_processor(directory: Path, arch: QwenVLArchitecture) -> tuple[Qwen2_5_VLConfig, int]:
     """Config, tokenizer and processor (the published pixel bounds) into ``directory``; returns the
     config and the tokenizer's size. Enough for anything that reads a model without its weights."""
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
-
     tokenizer = _train_tokenizer()
     config = qwen25vl_config(arch, {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS})
     config.save_pretrained(directory)
-    pixels = {"min_pixels": PUBLISHED_MIN_PIXELS, "max_pixels": PUBLISHED_MAX_PIXELS}
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**pixels),
-        tokenizer=tokenizer,
-        video_processor=Qwen2VLVideoProcessor(**pixels),
-        chat_template=CHAT_TEMPLATE,
-    )
-    processor.save_pretrained(directory)
+    save_processor(directory, tokenizer, PUBLISHED_MIN_PIXELS, PUBLISHED_MAX_PIXELS)
     return config, len(tokenizer)
 
 

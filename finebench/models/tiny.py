@@ -242,14 +242,7 @@ def _train_tokenizer() -> PreTrainedTokenizerBase:
 def _build_into(directory: Path, seed: int) -> None:
     """Write tokenizer, processors, config and seeded random weights into an empty folder."""
     import torch
-    from transformers import (
-        GenerationConfig,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     tokenizer = _train_tokenizer()
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
@@ -310,7 +303,15 @@ def _build_into(directory: Path, seed: int) -> None:
     )
     model.save_pretrained(directory)
 
-    pixels = {"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS}
+    save_processor(directory, tokenizer, MIN_PIXELS, MAX_PIXELS)
+
+
+def save_processor(directory: Path, tokenizer: PreTrainedTokenizerBase, min_pixels: int, max_pixels: int) -> None:
+    """A Qwen2.5-VL processor (image and video processors bounded to the pixels, the chat
+    template) around ``tokenizer``, saved into ``directory``."""
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels}
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**pixels),
         tokenizer=tokenizer,
