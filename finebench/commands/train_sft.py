@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from finebench.training.preflight import recipe_source
 from finebench.training.sft import REPORT_FILE, SFTResult
 
 
@@ -18,7 +19,7 @@ def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
     it reports is evaluated as is by ``finebench run --model hf:DIR``."""
     from finebench.training.sft import load_recipe, run_sft
 
-    where = f"{config_path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    where = recipe_source(config_path, overrides)
     result = run_sft(load_recipe(config_path, overrides), where)
     for file, problems in result.skipped.items():
         report = result.output_dir / REPORT_FILE

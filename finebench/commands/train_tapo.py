@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from finebench.training.preflight import recipe_source
+
 
 def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     """Train with the recipe at ``config_path`` and ``key=value`` overrides; returns the checkpoint
@@ -19,7 +21,7 @@ def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     config = load_tapo_config(config_path, overrides)
     from finebench.training.tapo import train_tapo
 
-    where = f"{config_path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    where = recipe_source(config_path, overrides)
     checkpoint = train_tapo(config, where)
     typer.echo(f"checkpoint: {checkpoint}\nevaluate:   finebench run --model hf:{checkpoint} --tasks fgvr")
     return checkpoint

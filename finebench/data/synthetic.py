@@ -59,7 +59,6 @@ QUESTIONS = (
     "Can you identify the shape in this picture?",
     "Which shape class is shown in the image?",
 )
-NOUN = "shape"
 SEEN_FRACTION = 0.6
 
 
@@ -215,14 +214,6 @@ def think_text(cls: SynthClass) -> str:
 
 def cot_response(cls: SynthClass) -> str:
     return f"<think>{think_text(cls)}</think>\n\n<answer>{cls.name}</answer>"
-
-
-@dataclass(frozen=True)
-class SynthImages:
-    """Relative image paths per class name, per split."""
-
-    test: dict[str, list[str]]
-    train: dict[str, list[str]]
 
 
 def image_path(cls: SynthClass, split: str, k: int) -> str:

@@ -9,7 +9,8 @@ names neither (``TensorBoardCallback requires tensorboard to be installed``). Ea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from finebench.errors import ConfigError
 from finebench.suggest import unknown_name_error
@@ -25,6 +26,29 @@ REPORT_TO_PACKAGES = {
 LOW_PRECISION_WEIGHTS = ("bfloat16", "float16")
 OPTIMIZERS = ("adamw", "adamw_kahan")
 """Recipe ``optimizer`` values (``finebench.training.optim`` builds them)."""
+
+
+class Recipe(Protocol):
+    """The fields of an SFT recipe or a TAPO config that the machine has to support."""
+
+    report_to: list[str]
+    dtype: str
+    bf16: bool
+    optimizer: str
+    deepspeed: str | None
+
+
+def recipe_source(path: Path, overrides: Sequence[str]) -> str:
+    """How errors name a recipe: its file, and the command-line overrides applied to it."""
+    return f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+
+
+def check_recipe(recipe: Recipe, where: str) -> None:
+    """Everything a recipe needs from this machine (loggers, bf16, an optimiser that keeps small
+    updates for its weight dtype), checked before any model loads; errors name ``where``."""
+    check_report_to(recipe.report_to, where)
+    check_precision(dtype=recipe.dtype, bf16=recipe.bf16, optimizer=recipe.optimizer,
+                    deepspeed=under_deepspeed(recipe.deepspeed), where=where)
 
 
 def check_report_to(targets: Sequence[str], where: str) -> None:

@@ -399,14 +399,6 @@ def sft_config(recipe: SFTRecipe, world_size: int) -> Any:
     )
 
 
-def check_environment(recipe: SFTRecipe, where: str) -> None:
-    """What the recipe needs from this machine (bf16, loggers, a safe optimiser for its weight
-    dtype), checked before any model loads; errors name ``where`` (the recipe file)."""
-    preflight.check_report_to(recipe.report_to, where)
-    preflight.check_precision(dtype=recipe.dtype, bf16=recipe.bf16, optimizer=recipe.optimizer,
-                              deepspeed=preflight.under_deepspeed(recipe.deepspeed), where=where)
-
-
 def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
     from transformers.trainer_utils import SchedulerType
     from trl import SFTTrainer
@@ -439,7 +431,7 @@ def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
 def run_sft(recipe: SFTRecipe, where: str = "SFT recipe") -> SFTResult:
     """Train, then save the final checkpoint and ``finebench_sft.json`` (recipe, data report,
     loss) into ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
-    check_environment(recipe, where)
+    preflight.check_recipe(recipe, where)
     samples, skipped = load_training_samples(recipe)
     trainer = build_trainer(recipe, samples)
     output = trainer.train()

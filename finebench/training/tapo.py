@@ -528,14 +528,6 @@ class TapoTrainer(GRPOTrainer):
         return terms.loss
 
 
-def check_environment(config: TapoConfig, where: str) -> None:
-    """What the recipe needs from this machine (bf16, loggers, a safe optimiser for its weight
-    dtype), checked before any model loads; errors name ``where`` (the recipe file)."""
-    preflight.check_report_to(config.report_to, where)
-    preflight.check_precision(dtype=config.dtype, bf16=config.bf16, optimizer=config.optimizer,
-                              deepspeed=preflight.under_deepspeed(config.deepspeed), where=where)
-
-
 def build_trainer(config: TapoConfig) -> TapoTrainer:
     """A ready TapoTrainer for the recipe: data loaded and checked, processor bounded, TRL configured."""
     image_root = Path(config.image_root) if config.image_root else None
@@ -554,7 +546,7 @@ def train_tapo(config: TapoConfig, where: str = "TAPO recipe") -> Path:
     """Run TAPO as the recipe says and save the final checkpoint (model + processor) and
     ``finebench_tapo.json`` (the recipe and every logged step: rewards, kept groups, loss terms)
     to ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
-    check_environment(config, where)
+    preflight.check_recipe(config, where)
     trainer = build_trainer(config)
     trainer.train()
     trainer.save_model(config.output_dir)

@@ -22,7 +22,7 @@ import yaml
 from finebench.errors import ConfigError
 from finebench.suggest import unknown_name_error
 from finebench.taskconfig import read_yaml_mapping, yaml_float
-from finebench.training.preflight import OPTIMIZERS
+from finebench.training.preflight import OPTIMIZERS, recipe_source
 
 DEFAULT_FORMAT_PROMPT = (
     "You first think through the reasoning process as an internal monologue, enclosed within <think> </think> "
@@ -309,7 +309,7 @@ def load_tapo_config(path: Path, overrides: list[str] | None = None) -> TapoConf
     trl = {**(data.get("trl") or {}), **parsed.pop("trl", {})}
     if trl:
         data["trl"] = trl
-    source = f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+    source = recipe_source(path, overrides or [])
     return config_from_mapping({**data, **parsed}, source)
 
 
