@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from finebench.adapters.clip import ClipAdapter  # noqa: E402
 from finebench.adapters.factory import RuntimeOptions  # noqa: E402
-from finebench.instance import Request  # noqa: E402
+from finebench.adapters.instance import Request  # noqa: E402
 from finebench.models.cards import ModelCard  # noqa: E402
-from finebench.models.tiny import resolve_builtin  # noqa: E402
+from finebench.models.builtin import resolve_builtin
 
 
 def main() -> None:

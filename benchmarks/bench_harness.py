@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from finebench.data.release import import_release  # noqa: E402
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard  # noqa: E402
-from finebench.runner import Evaluator, RunConfig  # noqa: E402
 from tests.fakes import ScriptedAdapter  # noqa: E402
 
 

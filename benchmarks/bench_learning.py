@@ -59,8 +59,8 @@ def sft_loss_curve(checkpoint: Path) -> list[float]:
 
 
 def run(out: Path, reward_prompts: int) -> dict:
-    from finebench.models.tiny import resolve_builtin
-    from finebench.training.formats import load_stage2
+    from finebench.data.formats import load_stage2
+    from finebench.models.builtin import resolve_builtin
     from finebench.training.rollout_eval import fixed_prompts, sampled_reward
 
     data_root = out / "data"
@@ -145,7 +145,7 @@ def main() -> None:
     start = time.perf_counter()
     report = run(args.out.resolve(), args.reward_prompts)
     report["total_s"] = time.perf_counter() - start
-    from finebench.fsutil import atomic_write_json, atomic_write_text
+    from finebench.util.fsutil import atomic_write_json, atomic_write_text
 
     atomic_write_json(args.out / "learning.json", report)
     atomic_write_text(args.out / "learning.md", table(report))

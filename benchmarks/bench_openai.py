@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter  # noqa: E402
-from finebench.instance import Request  # noqa: E402
+from finebench.adapters.instance import Request  # noqa: E402
 from finebench.models.cards import ModelCard  # noqa: E402
 from tests.test_adapter_openai import FakeServer  # noqa: E402
 

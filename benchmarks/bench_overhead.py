@@ -17,10 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finebench.demo import write_demo_data_root  # noqa: E402
-from finebench.instance import Request  # noqa: E402
+from finebench.adapters.instance import Request  # noqa: E402
+from finebench.data.demo import write_demo_data_root  # noqa: E402
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
+from finebench.evaluation.plan import load_image
 from finebench.models.cards import ModelCard  # noqa: E402
-from finebench.runner import Evaluator, RunConfig, load_image  # noqa: E402
 from tests.fakes import ScriptedAdapter  # noqa: E402
 
 

@@ -24,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from trl import GRPOTrainer  # noqa: E402
 
-from finebench.models.tiny import build_tiny_qwen25vl  # noqa: E402
+from finebench.models.builtin import build_tiny_qwen25vl
+from finebench.training.tapo.config import config_from_mapping  # noqa: E402
+from finebench.training.tapo.loss import ClipSettings, TapoWeights, tapo_loss  # noqa: E402
+from finebench.training.tapo.run import build_trainer
+from finebench.training.tapo.trainer import TapoTrainer
 from tests.fakes import write_tapo_triplets  # noqa: E402
-from finebench.training.tapo import TapoTrainer, build_trainer  # noqa: E402
-from finebench.training.tapo_config import config_from_mapping  # noqa: E402
-from finebench.training.tapo_loss import ClipSettings, TapoWeights, tapo_loss  # noqa: E402
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter, vllm_usable  # noqa: E402
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard, resolve_model  # noqa: E402
-from finebench.runner import Evaluator, RunConfig  # noqa: E402
 
 GIB = 1024**3
 
@@ -67,7 +68,7 @@ def generated_items(root: Path, n_items: int, size: tuple[int, int]) -> Path:
     ``size`` so the vision tower does the work of a real photo (Qwen keeps the native resolution)."""
     from PIL import Image
 
-    from finebench.demo import RELEASE_ITEMS_DIR, write_demo_data_root
+    from finebench.data.demo import RELEASE_ITEMS_DIR, write_demo_data_root
 
     write_demo_data_root(root, items_per_file=n_items)
     for line in (root / RELEASE_ITEMS_DIR / "bird_seen.jsonl").read_text().splitlines():

@@ -61,7 +61,7 @@ step() {
 }
 
 smoke() {
-    "$PY" -c "from pathlib import Path; from finebench.demo import write_demo_data_root; write_demo_data_root(Path('$WORK/data'), items_per_file=4)" || return 1
+    "$PY" -c "from pathlib import Path; from finebench.data.demo import write_demo_data_root; write_demo_data_root(Path('$WORK/data'), items_per_file=4)" || return 1
     local backend
     for backend in vllm hf; do
         "$VENV/bin/finebench" run --backend "$backend" --model tiny-qwen2.5-vl --tasks cub_closed_seen,cub_open_seen \

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from finebench.models.tiny import resolve_builtin
+from finebench.models.builtin import resolve_builtin
 
 
 @pytest.fixture(scope="session")

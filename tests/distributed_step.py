@@ -61,13 +61,14 @@ def main() -> None:
     kind, recipe, out, *overrides = sys.argv[1:]
     probe = GradientProbe()
     if kind == "sft":
-        from finebench.training.sft import build_trainer, load_recipe, load_training_samples
+        from finebench.training.sft.recipe import load_recipe
+        from finebench.training.sft.trainer import build_trainer, load_training_samples
 
         config = load_recipe(Path(recipe), overrides)
         trainer = build_trainer(config, load_training_samples(config)[0])
     else:
-        from finebench.training.tapo import build_trainer
-        from finebench.training.tapo_config import load_tapo_config
+        from finebench.training.tapo.config import load_tapo_config
+        from finebench.training.tapo.run import build_trainer
 
         trainer = build_trainer(load_tapo_config(Path(recipe), overrides))
         scripted_tapo(trainer)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from finebench.adapters.base import Adapter
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 
 
 def first_shown_option(request: Request) -> str:
@@ -82,8 +82,8 @@ def write_tapo_triplets(root: Path) -> Path:
     """Four Stage-2 triplets (released JSON format, relative image paths) over generated images.
     Anchor, positive and negative differ in size, hence in image-token count, so every re-encoding
     and re-padding path of TAPO is exercised."""
-    from finebench.demo import demo_image
-    from finebench.training.formats import Stage2Sample, write_stage2
+    from finebench.data.demo import demo_image
+    from finebench.data.formats import Stage2Sample, write_stage2
 
     names = ("Laysan Albatross", "Sooty Albatross", "Crested Auklet", "Least Auklet")
     samples = []

@@ -1,6 +1,6 @@
 """Fixtures for `data fetch` tests: the six datasets' official archives in miniature, a local
 HTTP server that serves them (with Range support and injectable failures), and sources that
-keep the real placement data of ``finebench.data.sources`` but point at that server.
+keep the real placement data of ``finebench.data.fetch.sources`` but point at that server.
 
 Each archive holds exactly what the official one holds at the top level (``CUB_200_2011/`` and
 ``attributes.txt``; ``cars_train/``; ``devkit/``; ``Images/``; the three list files of
@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from finebench.data.official import READERS, RELEASE_PREFIX, read_official
-from finebench.data.sources import DATASETS, DatasetSource, ItemSource, ReleaseFile
-from finebench.items import item_to_row
+from finebench.data.fetch.sources import DATASETS, DatasetSource, ItemSource, ReleaseFile
 from finebench.data.manifest import build_items, release_questions
+from finebench.data.official import READERS, RELEASE_PREFIX, read_official
+from finebench.tasks.items import item_to_row
 from tests.test_official_readers import WRITERS
 
 # dataset -> (folder the writer fills, {archive name: [(path in that folder, name in the archive)]});

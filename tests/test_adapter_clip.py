@@ -12,12 +12,13 @@ import pytest
 
 from finebench.adapters.clip import ClipAdapter, ClipOptions
 from finebench.adapters.factory import RuntimeOptions, create_adapter
-from finebench.demo import demo_image, write_demo_data_root
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
+from finebench.data.demo import demo_image, write_demo_data_root
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard, resolve_model
-from finebench.runner import Evaluator, RunConfig
-from finebench.strategies.clip_templates import IMAGENET_TEMPLATES
+from finebench.tasks.clip_templates import IMAGENET_TEMPLATES
+from finebench.util.errors import ConfigError, FinebenchError
 
 CLASSES = ("Blue Jay", "Red Cardinal", "Green Jay", "Indigo Bunting")
 CPU = RuntimeOptions(batch_size=2, device="cpu")

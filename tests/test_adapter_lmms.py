@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter
+from finebench.adapters.instance import Request
 from finebench.adapters.lmms import arg_string, chat_messages, instance_arguments, lmms_gen_kwargs
-from finebench.demo import demo_image, write_demo_data_root
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.data.demo import demo_image, write_demo_data_root
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard
-from finebench.runner import Evaluator, RunConfig
+from finebench.util.errors import ConfigError, FinebenchError
 
 lmms_eval = pytest.importorskip("lmms_eval")
 CPU = RuntimeOptions(batch_size=2, device="cpu")

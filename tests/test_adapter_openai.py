@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter
-from finebench.demo import demo_image
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
+from finebench.data.demo import demo_image
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 SECRET = "sk-test-0123456789"
 

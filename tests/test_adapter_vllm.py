@@ -9,6 +9,7 @@ import pytest
 
 from finebench.adapters import factory
 from finebench.adapters.factory import RuntimeOptions, create_adapter, resolve_backend
+from finebench.adapters.instance import Request
 from finebench.adapters.vllm import (
     chat_messages,
     device_groups,
@@ -17,10 +18,9 @@ from finebench.adapters.vllm import (
     sampling_kwargs,
     shard_bounds,
 )
-from finebench.demo import demo_image
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.data.demo import demo_image
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 CARD = ModelCard(name="q", adapter="vllm", model="Qwen/Qwen2.5-VL-3B-Instruct", dtype="bfloat16", max_pixels=1003520)
 

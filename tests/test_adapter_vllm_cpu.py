@@ -32,13 +32,14 @@ pytest.importorskip("vllm")
 
 from finebench.adapters.factory import CHECKPOINT_BACKENDS, RuntimeOptions  # noqa: E402
 from finebench.adapters.hf import HFAdapter  # noqa: E402
+from finebench.adapters.instance import Request  # noqa: E402
 from finebench.adapters.vllm import VLLMOptions, chat_messages, engine_kwargs, parse_vllm_options, sampling_kwargs  # noqa: E402
-from finebench.demo import write_demo_data_root  # noqa: E402
-from finebench.instance import Request  # noqa: E402
-from finebench.items import RELEASE_OPTION_COUNT  # noqa: E402
+from finebench.data.demo import write_demo_data_root  # noqa: E402
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard, all_cards, resolve_model  # noqa: E402
-from finebench.runner import Evaluator, RunConfig  # noqa: E402
-from finebench.taskindex import TaskIndex  # noqa: E402
+from finebench.tasks.index import TaskIndex  # noqa: E402
+from finebench.tasks.items import RELEASE_OPTION_COUNT  # noqa: E402
 from tests.fakes import ScriptedAdapter  # noqa: E402
 
 MAX_IMAGES = 1 + RELEASE_OPTION_COUNT

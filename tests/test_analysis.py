@@ -29,7 +29,7 @@ from finebench.analysis.taxonomy import (
     sample_comparisons,
     taxonomy_gap,
 )
-from finebench.errors import ConfigError
+from finebench.util.errors import ConfigError
 
 IMAGE_SIZES = ((40, 30), (90, 50), (60, 84), (84, 84))
 """(width, height): 1 to 9 image tokens each, so batches mix sequence lengths."""

@@ -13,10 +13,10 @@ from finebench.analysis import studies
 from finebench.analysis.features import FeatureCache
 from finebench.analysis.studies import ProbeSettings, load_model, pca_questions, probe_split, probe_study
 from finebench.cli import app
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
-from finebench.items import load_items
-from finebench.models.tiny import build_tiny_qwen25vl
+from finebench.data.demo import write_demo_data_root
+from finebench.models.builtin import build_tiny_qwen25vl
+from finebench.tasks.items import load_items
+from finebench.util.errors import FinebenchError
 from tests.test_official_readers import write_cub
 
 runner = CliRunner()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finebench.cache import ResponseCache, response_key
+from finebench.evaluation.cache import ResponseCache, response_key
 
 
 def test_keys_change_with_everything_that_can_change_a_response():

@@ -25,7 +25,7 @@ def test_ls_lists_tasks_and_groups_name_first_without_importing_torch():
     assert "cub_open_unseen" in names and "fgvr" in names and "synth_closed_unseen" in names
     assert len(lines) == 24 + 4 + 11 + 1  # Fine-R1 and synthetic tasks, then groups
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from finebench.cli import app; from finebench.taskindex import TaskIndex; "
+        [sys.executable, "-c", "import sys; from finebench.cli import app; from finebench.tasks.index import TaskIndex; "
          "TaskIndex(); print(any(m in sys.modules for m in ('torch', 'transformers', 'rich.progress')))"],
         capture_output=True, text=True,
     )
@@ -77,7 +77,7 @@ def test_the_wheel_ships_tasks_and_cards_as_package_data(tmp_path):
     assert "finebench/_data/tasks/cub/cub_open_unseen.yaml" in names
     assert "finebench/_data/tasks/_base.yaml" in names
     assert "finebench/_data/baselines/qwen2.5-vl-7b.yaml" in names
-    code = ("import finebench.resources as r; from finebench.taskindex import TaskIndex; from finebench.models.cards import card_files; "
+    code = ("import finebench.util.resources as r; from finebench.tasks.index import TaskIndex; from finebench.models.cards import card_files; "
             "print(r.resource_dir('tasks')); print(len(TaskIndex().tasks), TaskIndex().load('cars_open_seen').open_target, "
             "'tiny-qwen2.5-vl' in card_files())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
@@ -98,7 +98,7 @@ def test_data_build_writes_a_variant_the_harness_can_run(tmp_path, tiny_clip_dir
     out = finebench("data", "build", "--dataset", "cub", "--src", str(source), "--out", str(tmp_path / "variant"),
                     "--seed", "3", "--seen-fraction", "0.5", "--distractors", "random")
     assert out.returncode == 0, out.stderr
-    from finebench.items import load_items
+    from finebench.tasks.items import load_items
 
     files = sorted(p.name for p in (tmp_path / "variant").glob("bird_*.jsonl"))
     assert "bird_seen.jsonl" in files and "bird_unseen.jsonl" in files

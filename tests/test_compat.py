@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from finebench.compat import CHECKPOINTING_FIELDS, checkpointing_enabled, checkpointing_field, checkpointing_kwargs
+from finebench.util.compat import CHECKPOINTING_FIELDS, checkpointing_enabled, checkpointing_field, checkpointing_kwargs
 
 
 def _fields() -> set[str]:

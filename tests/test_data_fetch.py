@@ -17,26 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from finebench.commands.fetch import run_fetch, select
+from finebench.data.fetch.run import run_fetch, select
 from finebench.data.check import check_stage1_images
-from finebench.data.fetch import (
-    CHUNK_SIZE,
-    DOWNLOADS,
-    MARKER,
-    FetchError,
-    FetchOptions,
-    UnsafeArchiveError,
-    check_member,
-    download,
-    fetch_dataset,
-    fetch_items,
-    safe_extract,
-)
+from finebench.data.fetch.options import CHUNK_SIZE, DOWNLOADS, MARKER, FetchError, FetchOptions, UnsafeArchiveError
+from finebench.data.fetch.extract import check_member, safe_extract
+from finebench.data.fetch.download import download
+from finebench.data.fetch.fetch import fetch_dataset, fetch_items
+from finebench.data.fetch.sources import DATASETS, FINE_R1, STAGE1_FILE
+from finebench.data.formats import check_stage1, load_stage1
 from finebench.data.official import read_official
-from finebench.data.sources import DATASETS, FINE_R1, STAGE1_FILE
-from finebench.errors import UnknownNameError
-from finebench.items import load_items
-from finebench.training.formats import check_stage1, load_stage1
+from finebench.tasks.items import load_items
+from finebench.util.errors import UnknownNameError
 from tests.fetch_fixtures import FixtureServer, build_archives, fixture_items, served_sources, sha256, stage1_row
 
 ROOT = Path(__file__).resolve().parents[1]

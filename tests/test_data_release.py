@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from finebench.data.check import check_task_images, image_status
+from finebench.data.demo import write_demo_data_root
 from finebench.data.release import RELEASE_FILES, import_release, validate_release
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
-from finebench.taskindex import TaskIndex
+from finebench.tasks.index import TaskIndex
+from finebench.util.errors import FinebenchError
 
 RELEASE = Path(__file__).resolve().parents[2] / "shared" / "fine-r1-release" / "eval"
 needs_release = pytest.mark.skipif(not RELEASE.is_dir(), reason="the Fine-R1 release is not next to the checkout")

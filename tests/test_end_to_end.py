@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from finebench.demo import write_demo_data_root
+from finebench.data.demo import write_demo_data_root
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from finebench.errors import ConfigError, FinebenchError
-from finebench.general import (
+from finebench.interop.general import (
     BY_NAME,
     lmms_command,
     lmms_model_for,
@@ -19,6 +18,7 @@ from finebench.general import (
     select_benchmarks,
 )
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 HF = ModelCard(name="m", adapter="hf", model="Org/Model-7B", trust_remote_code=True)
 
@@ -122,7 +122,7 @@ def test_end_to_end_through_the_lmms_eval_cli(tmp_path):
 
 
 def test_leaderboard_shows_general_scores_next_to_fgvr_averages(tmp_path):
-    from finebench.commands.leaderboard import leaderboard_command
+    from finebench.cli.leaderboard import leaderboard_command
     from finebench.leaderboard.build import build_leaderboard
     from tests.test_leaderboard_support import full_run
 

@@ -17,9 +17,9 @@ from PIL import Image
 
 from finebench.adapters.factory import RuntimeOptions, create_adapter
 from finebench.adapters.hf import HFAdapter, _apply_pixel_bounds
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 CPU = RuntimeOptions(device="cpu")
 
@@ -226,8 +226,8 @@ def test_closed_adapter_refuses_to_generate(tiny_model_dir: Path) -> None:
 def test_demonstration_images_reach_the_model(tiny_model_dir):
     from finebench.adapters.factory import RuntimeOptions
     from finebench.adapters.hf import HFAdapter
-    from finebench.demo import demo_image
-    from finebench.instance import Request
+    from finebench.adapters.instance import Request
+    from finebench.data.demo import demo_image
     from finebench.models.cards import ModelCard
 
     adapter = HFAdapter.from_card(ModelCard(name="t", adapter="hf", model=str(tiny_model_dir)), RuntimeOptions())

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from finebench.errors import ItemFileError
-from finebench.items import item_to_row, load_items, parse_item
+from finebench.tasks.items import item_to_row, load_items, parse_item
+from finebench.util.errors import ItemFileError
 
 GOOD = {"image_path": "a/b.jpg", "question": "What bird?", "options": ["A", "B", "C", "D"], "ground_truth": "A"}
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from finebench.commands.leaderboard import analyze_command
+from finebench.cli.leaderboard import analyze_command
 from finebench.leaderboard.analysis import (
     analyse_task,
     confusion_pairs,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from finebench.errors import FinebenchError
-from finebench.items import Item
 from finebench.leaderboard.circular import circular_result, protocol_gaps
 from finebench.leaderboard.collect import MixedResultsError, load_run
-from finebench.prompts import shown_options
+from finebench.tasks.items import Item
+from finebench.tasks.prompts import shown_options
+from finebench.util.errors import FinebenchError
 from tests.test_leaderboard_support import constant, write_run
 
 

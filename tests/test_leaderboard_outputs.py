@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from finebench.commands.leaderboard import app, leaderboard_command
+from finebench.cli.leaderboard import app, leaderboard_command
 from tests.test_leaderboard_support import constant, full_run, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -140,7 +140,7 @@ def test_typer_commands(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| cub_closed_seen | accuracy | 30 | 73.33 | 43.33 | +30.00 |" in result.output
     assert json.loads((tmp_path / "c.json").read_text())["results"][0]["mcnemar"]["a_only"] == 9
-    from finebench.commands.analyze import app as analyze_app
+    from finebench.cli.analyze import app as analyze_app
 
     result = runner.invoke(analyze_app, ["report", str(a), "--resamples", "100"])
     assert result.exit_code == 0 and (a / "analysis" / "analysis.md").is_file()
@@ -148,7 +148,7 @@ def test_typer_commands(tmp_path):
 
 def test_importing_the_commands_stays_light():
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, finebench.commands.leaderboard, finebench.commands.analyze; "
+        [sys.executable, "-c", "import sys, finebench.cli.leaderboard, finebench.cli.analyze; "
          "print(sorted(m for m in ('numpy', 'pandas', 'matplotlib', 'scipy') if m in sys.modules))"],
         capture_output=True, text=True,
     )

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from finebench.results import SCHEMA_VERSION
+from finebench.evaluation.results import SCHEMA_VERSION
 
 DATASETS = ("aircraft", "cub", "cars", "dogs", "flowers", "pets")
 CLOSED_TASKS = tuple(f"{d}_closed_{s}" for s in ("seen", "unseen") for d in DATASETS)

@@ -130,7 +130,7 @@ def test_reported_rows_are_labelled_grouped_and_never_marked(tmp_path):
 
 
 def test_reported_numbers_for_unknown_tasks_are_config_errors():
-    from finebench.errors import ConfigError
+    from finebench.util.errors import ConfigError
 
     card = card_from_mapping({"name": "x", "adapter": "hf", "model": "x", "reported": {"accuracy": {"cub_closed_sen": 1.0}}}, "x.yaml")
     with pytest.raises(ConfigError, match="cub_closed_sen"):

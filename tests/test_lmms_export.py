@@ -10,16 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
-from finebench.items import load_items
-from finebench.lmms_export import export_lmms_eval
+from finebench.data.demo import write_demo_data_root
+from finebench.embeddings.text import CachedEncoder, load_text_encoder
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
+from finebench.evaluation.plan import plan_task
+from finebench.interop.lmms_export import export_lmms_eval
 from finebench.models.cards import ModelCard
-from finebench.prompts import render_prompt
-from finebench.runner import Evaluator, RunConfig, plan_task
 from finebench.scoring import ScoringContext, ScoringInput, score_samples
-from finebench.scoring.encoders import CachedEncoder, load_text_encoder
-from finebench.taskindex import TaskIndex
+from finebench.tasks.index import TaskIndex
+from finebench.tasks.items import load_items
+from finebench.tasks.prompts import render_prompt
+from finebench.util.errors import FinebenchError
 from tests.fakes import ScriptedAdapter
 
 lmms_eval = pytest.importorskip("lmms_eval")
@@ -90,7 +92,7 @@ def test_export_writes_one_task_per_finebench_task_a_group_and_the_hooks(env):
     assert f"test: {env['root'] / 'fine-r1/eval/bird_seen.jsonl'}" in closed
     assert "until: []" in closed  # not lmms-eval's default ["\n\n"], which would cut a <think> trace short
     assert "reasoning_tags: none" in closed  # the fine-r1 scorer needs the whole response
-    assert "from finebench.lmms_export import ExportedTask" in (out / "finebench_utils.py").read_text()
+    assert "from finebench.interop.lmms_export import ExportedTask" in (out / "finebench_utils.py").read_text()
     assert {"finebench", "finebench_cub_closed_seen", "finebench_cub_open_seen"} <= set(env["manager"].all_tasks)
     task = env["tasks"]["finebench_cub_open_seen"]
     assert task.config.generation_kwargs == {"max_new_tokens": 2048, "do_sample": False, "temperature": 0.0,

@@ -18,11 +18,11 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from finebench.data.manifest import Manifest, build_benchmark, release_questions
-from finebench.data.official import READERS, RELEASE_PREFIX, read_official
-from finebench.data.official import aircraft, cub, dogs, flowers, pets
-from finebench.errors import DataLayoutError, UnknownNameError
-from finebench.items import load_items
+from finebench.data.variant import build_benchmark
+from finebench.data.manifest import Manifest, release_questions
+from finebench.data.official import READERS, RELEASE_PREFIX, aircraft, cub, dogs, flowers, pets, read_official
+from finebench.tasks.items import load_items
+from finebench.util.errors import DataLayoutError, UnknownNameError
 
 RELEASE_EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "fine-r1-release" / "eval"
 needs_release = pytest.mark.skipif(not RELEASE_EVAL.is_dir(), reason="shared Fine-R1 release not present")

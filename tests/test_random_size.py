@@ -11,8 +11,7 @@ import pytest
 
 from finebench.adapters.factory import RuntimeOptions
 from finebench.adapters.hf import HFAdapter
-from finebench.errors import FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
 from finebench.models.random_size import (
     PUBLISHED_MAX_PIXELS,
@@ -26,6 +25,7 @@ from finebench.models.random_size import (
     write_config_and_processor,
 )
 from finebench.models.tiny import SPECIAL_TOKENS
+from finebench.util.errors import FinebenchError
 
 _VISION = {
     "depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
+from finebench.data.demo import write_demo_data_root
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
+from finebench.evaluation.rescore import rescore_file
 from finebench.models.cards import ModelCard
-from finebench.rescore import rescore_file
-from finebench.runner import Evaluator, RunConfig
+from finebench.util.errors import FinebenchError
 from tests.fakes import CharGramEncoder, ScriptedAdapter
 
 

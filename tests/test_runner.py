@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
+from finebench.data.demo import write_demo_data_root
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard
-from finebench.runner import Evaluator, RunConfig
+from finebench.util.errors import FinebenchError
 from tests.fakes import CharGramEncoder, OptionScorer, ScriptedAdapter
 
 CARD = ModelCard(name="fake", adapter="fake", model="fake", family="test")
@@ -153,7 +154,7 @@ def test_missing_and_corrupt_images_are_logged_counted_and_scored_wrong(tmp_path
     assert rows[1]["error"].startswith("cannot decode image")
     assert adapter.n_generated == 2
     # errors are not cached: once the images are back, a re-run retries exactly those two
-    from finebench.demo import demo_image
+    from finebench.data.demo import demo_image
 
     for row in rows[:2]:
         demo_image(0, row["doc_id"]).save(root / row["image_path"])

@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from finebench.errors import FinebenchError
-from finebench.scoring.encoders import CachedEncoder, load_text_encoder
+from finebench.embeddings.text import CachedEncoder, load_text_encoder
+from finebench.util.errors import FinebenchError
 
 
 def test_importing_scoring_does_not_import_torch():
-    code = "import sys, finebench.scoring, finebench.scoring.encoders; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, finebench.scoring, finebench.embeddings.text; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False False", out.stderr
 
@@ -34,10 +34,9 @@ def test_real_minilm_encoder_gives_meaningful_similarities(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_siglip(tmp_path_factory):
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipModel
-
-    import torch
 
     directory = tmp_path_factory.mktemp("siglip")
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
@@ -95,7 +94,7 @@ def test_missing_weights_name_the_encoder_and_the_way_out(tmp_path, monkeypatch)
 
 def test_the_default_hub_encoder_fails_clearly_when_offline():
     # huggingface_hub reads HF_HUB_OFFLINE when imported, so this needs a fresh interpreter
-    code = "from finebench.scoring.encoders import load_text_encoder; load_text_encoder()"
+    code = "from finebench.embeddings.text import load_text_encoder; load_text_encoder()"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode != 0

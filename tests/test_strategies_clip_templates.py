@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from finebench.strategies.clip_templates import IMAGENET_TEMPLATES, SINGLE_TEMPLATE, ensemble_text_embeddings
+from finebench.tasks.clip_templates import IMAGENET_TEMPLATES, SINGLE_TEMPLATE, ensemble_text_embeddings
 
 
 def test_the_80_templates_are_distinct_and_take_one_class_name():

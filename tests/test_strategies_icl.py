@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from finebench.demo import write_demo_data_root
-from finebench.errors import FinebenchError
+from finebench.data.demo import write_demo_data_root
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard
-from finebench.runner import Evaluator, RunConfig
-from finebench.strategies.icl import load_demo_pool, select_demonstrations
+from finebench.tasks.icl import load_demo_pool, select_demonstrations
+from finebench.util.errors import FinebenchError
 from tests.fakes import ScriptedAdapter
 
 POOL = {"A": ["a1.jpg", "a2.jpg", "a3.jpg"], "B": ["b1.jpg"], "C": ["c1.jpg"]}

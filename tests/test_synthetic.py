@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from finebench.data.formats import load_stage1, load_stage2
 from finebench.data.synthetic import (
     COLOURS,
     PATTERNS,
@@ -20,9 +21,8 @@ from finebench.data.synthetic import (
     class_by_name,
     split_classes,
 )
-from finebench.items import load_items
-from finebench.taskindex import TaskIndex
-from finebench.training.formats import load_stage1, load_stage2
+from finebench.tasks.index import TaskIndex
+from finebench.tasks.items import load_items
 
 
 @pytest.fixture(scope="module")

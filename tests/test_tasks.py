@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from finebench.errors import ConfigError, UnknownNameError
-from finebench.taskconfig import load_task_file
-from finebench.taskindex import TaskIndex
+from finebench.tasks.config import load_task_file
+from finebench.tasks.index import TaskIndex
+from finebench.util.errors import ConfigError, UnknownNameError
 
 PAPER_CLOSED = (
     "Given the question: {question}, based on the options provided in {options}, output the thinking process in "

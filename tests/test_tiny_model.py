@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from finebench.errors import UnknownNameError
-from finebench.models.tiny import BUILD_MARKER, SPECIAL_TOKENS, build_tiny_qwen25vl, resolve_builtin
+from finebench.models.builtin import BUILD_MARKER, build_tiny_qwen25vl, resolve_builtin
+from finebench.models.tiny import SPECIAL_TOKENS
+from finebench.util.errors import UnknownNameError
 
 
 def _file_bytes(directory: Path) -> dict[str, bytes]:

@@ -9,20 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from finebench.adapters.instance import Request
+from finebench.data.formats import BadSampleWarning, DataFormatError, check_stage1, load_stage1
 from finebench.data.manifest import Manifest
-from finebench.errors import FinebenchError
-from finebench.instance import Request
-from finebench.training.cot import (
-    CAPTION_TASK,
+from finebench.training.cot.build import CAPTION_TASK, COT_PROMPT, REASONING_TASK, CotSettings, build_cot_data
+from finebench.training.cot.parse import (
     MALFORMED,
     MIXED_LANGUAGE,
     NOT_AMONG_OPTIONS,
-    REASONING_TASK,
     WRONG_PREDICTION,
-    COT_PROMPT,
-    CotSettings,
     aggregate_concepts,
-    build_cot_data,
     is_mixed_language,
     judge_try,
     normalise_label,
@@ -30,7 +26,7 @@ from finebench.training.cot import (
     split_concepts,
 )
 from finebench.training.fewshot import TrainingSet, build_training_set
-from finebench.training.formats import BadSampleWarning, DataFormatError, check_stage1, load_stage1
+from finebench.util.errors import FinebenchError
 from tests.fakes import ScriptedAdapter
 
 PAPER_TABLES = Path(__file__).resolve().parents[1].parent / "shared" / "paper-tables.md"

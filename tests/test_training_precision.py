@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from finebench.demo import write_demo_data_root
-from finebench.training.formats import write_stage1
+from finebench.data.demo import write_demo_data_root
+from finebench.data.formats import write_stage1
 from finebench.training.optim import KahanAdamW, optimizer_cls_and_kwargs
-from finebench.training.sft import build_trainer, load_recipe
+from finebench.training.sft.recipe import load_recipe
+from finebench.training.sft.trainer import build_trainer
 from tests.test_training_sft_train import SFT_YAML, demo_samples
 
 STEPS, LR = 10, 1e-6

@@ -10,13 +10,14 @@ import pytest
 import torch
 import yaml
 
-from finebench.demo import write_demo_data_root
-from finebench.errors import ConfigError
+from finebench.data.demo import write_demo_data_root
+from finebench.data.formats import write_stage1
 from finebench.training import preflight
-from finebench.training.formats import write_stage1
-from finebench.training.sft import load_recipe, run_sft
-from finebench.training.tapo import train_tapo
-from finebench.training.tapo_config import load_tapo_config
+from finebench.training.sft.recipe import load_recipe
+from finebench.training.sft.trainer import run_sft
+from finebench.training.tapo.config import load_tapo_config
+from finebench.training.tapo.run import train_tapo
+from finebench.util.errors import ConfigError
 from tests.test_training_sft_train import SFT_YAML, demo_samples
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,14 +9,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from finebench.errors import ConfigError
-from finebench.training.sft import (
-    SFTRecipe,
-    fit_pixels,
-    freeze_vision_tower,
-    gradient_accumulation_steps,
-    load_recipe,
-)
+from finebench.training.sft.recipe import SFTRecipe, gradient_accumulation_steps, load_recipe
+from finebench.training.sft.trainer import fit_pixels, freeze_vision_tower
+from finebench.util.errors import ConfigError
 
 TRAINING_DIR = Path(__file__).resolve().parents[1] / "training"
 SFT_YAML = TRAINING_DIR / "sft.yaml"
@@ -119,7 +114,7 @@ def test_freezing_stops_gradients_to_the_vision_tower_only(tiny_model_dir: Path)
 
 
 def test_an_unknown_scheduler_is_refused_before_the_model_is_loaded() -> None:
-    from finebench.training.sft import build_trainer
+    from finebench.training.sft.trainer import build_trainer
 
     recipe = load_recipe(SFT_YAML, ["lr_scheduler_type=cosin", "model=/nonexistent"])
     with pytest.raises(ConfigError, match="key 'lr_scheduler_type' must be one of linear, cosine"):
@@ -127,8 +122,8 @@ def test_an_unknown_scheduler_is_refused_before_the_model_is_loaded() -> None:
 
 
 def test_recipe_maps_onto_trl_arguments() -> None:
-    from finebench.compat import checkpointing_enabled
-    from finebench.training.sft import sft_config
+    from finebench.training.sft.trainer import sft_config
+    from finebench.util.compat import checkpointing_enabled
 
     args = sft_config(load_recipe(SFT_YAML, ["bf16=false", "output_dir=/tmp/unused"]), world_size=4)
     assert (args.learning_rate, args.lr_scheduler_type.value, args.num_train_epochs) == (5e-6, "cosine", 10.0)
@@ -142,7 +137,7 @@ def test_bf16_on_a_cpu_only_machine_runs_as_cpu_autocast() -> None:
     so only where there is no accelerator (bf16 support itself is a preflight check)."""
     import torch
 
-    from finebench.training.sft import sft_config
+    from finebench.training.sft.trainer import sft_config
 
     args = sft_config(load_recipe(SFT_YAML, ["output_dir=/tmp/unused"]), world_size=1)
     assert args.bf16 and args.use_cpu == (not torch.accelerator.is_available())

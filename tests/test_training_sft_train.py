@@ -14,12 +14,14 @@ import torch
 
 from finebench.adapters.factory import RuntimeOptions
 from finebench.adapters.hf import HFAdapter
-from finebench.commands.train_sft import sft_command
-from finebench.demo import write_demo_data_root
+from finebench.cli.train import sft_command
+from finebench.data.demo import write_demo_data_root
+from finebench.data.formats import BadSampleWarning, DataFormatError, Stage1Sample, write_stage1
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
 from finebench.models.cards import ModelCard
-from finebench.runner import Evaluator, RunConfig
-from finebench.training.formats import BadSampleWarning, DataFormatError, Stage1Sample, write_stage1
-from finebench.training.sft import SFTExamples, load_recipe, load_training_samples, make_collator
+from finebench.training.sft.recipe import load_recipe
+from finebench.training.sft.trainer import SFTExamples, load_training_samples, make_collator
 
 SFT_YAML = Path(__file__).resolve().parents[1] / "training" / "sft.yaml"
 IMAGE_MARKER = "<image>"

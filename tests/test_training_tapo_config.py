@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finebench.errors import ConfigError
-from finebench.training.tapo_config import (
+from finebench.training.tapo.config import (
     DEFAULT_FORMAT_PROMPT,
     config_from_mapping,
     grpo_args,
     load_tapo_config,
     parse_overrides,
 )
+from finebench.util.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "training" / "tapo.yaml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finebench.commands.train_tapo import tapo_command
+from finebench.cli.train import tapo_command
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +36,10 @@ def test_two_steps_train_log_and_the_checkpoint_loads_back_in_the_harness(
 
     from finebench.adapters.factory import RuntimeOptions
     from finebench.adapters.hf import HFAdapter
-    from finebench.demo import write_demo_data_root
+    from finebench.data.demo import write_demo_data_root
+    from finebench.evaluation.config import RunConfig
+    from finebench.evaluation.evaluator import Evaluator
     from finebench.models.cards import ModelCard
-    from finebench.runner import Evaluator, RunConfig
 
     # as `finebench run --model hf:DIR` builds it, with short answers: a random model rarely stops by itself
     card = ModelCard(name=f"hf:{out}", adapter="hf", model=str(out), generation={"max_new_tokens": 16})

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from finebench.training.tapo_loss import (
+from finebench.training.tapo.loss import (
     ClipSettings,
     TapoWeights,
     clipped_surrogate,

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from finebench.errors import ConfigError
-from finebench.training.tapo_config import config_from_mapping
-from finebench.training.tapo_loss import ClipSettings, clipped_surrogate, token_normalizer
-from finebench.training.tapo_sampling import informative_groups
+from finebench.training.tapo.config import config_from_mapping
+from finebench.training.tapo.loss import ClipSettings, clipped_surrogate, token_normalizer
+from finebench.training.tapo.sampling import informative_groups
+from finebench.util.errors import ConfigError
 from tests.test_training_tapo_trainer import groups_of, make_trainer, scripted_accuracy, zero_format
 
 
@@ -146,7 +146,7 @@ def test_negate_advantages_flips_every_advantage(make) -> None:
 
 
 def test_pil_resize_by_hand() -> None:
-    from finebench.training.tapo import release_pixel_resize
+    from finebench.training.tapo.data import release_pixel_resize
 
     big = Image.new("RGB", (1000, 750))
     # factor sqrt(200000 / 750000) = 0.5164: sides int(516.4) = 516 and int(387.3) = 387
@@ -175,7 +175,7 @@ COMMON_SIZES = ((640, 480), (800, 600), (1024, 768), (1280, 720), (1920, 1080), 
 
 
 def test_pil_resize_gives_the_release_token_grid(make, tmp_path: Path) -> None:
-    from finebench.training.tapo import release_pixel_resize
+    from finebench.training.tapo.data import release_pixel_resize
 
     low, high = 200704, 1003520  # the release's bounds (256 and 1280 x 28 x 28)
     trainer = make(image_resize="pil", min_pixels=low, max_pixels=high, dynamic_sampling=False)

@@ -7,7 +7,7 @@ import statistics
 import pytest
 import torch
 
-from finebench.training.tapo_sampling import (
+from finebench.training.tapo.sampling import (
     ANCHOR,
     POSITIVE,
     conditioning_sources,

@@ -13,19 +13,13 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import prepare_multimodal_messages
 from trl.trainer.utils import split_pixel_values_by_grid
 
-from finebench.training.formats import load_stage2
-from finebench.training.tapo import (
-    TapoTrainer,
-    build_prompt,
-    build_trainer,
-    collate_negative,
-    concat_rollouts,
-    load_processor,
-    load_rgb,
-    select_rollouts,
-    stage2_dataset,
-)
-from finebench.training.tapo_config import config_from_mapping, grpo_args
+from finebench.data.formats import load_stage2
+from finebench.training.tapo.batches import collate_negative, concat_rollouts, select_rollouts
+from finebench.training.tapo.config import config_from_mapping, grpo_args
+from finebench.training.tapo.data import build_prompt, load_processor, stage2_dataset
+from finebench.training.tapo.run import build_trainer
+from finebench.training.tapo.trainer import TapoTrainer
+from finebench.util.imaging import load_rgb
 
 PAD = 0
 

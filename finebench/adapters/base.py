@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
-from finebench.errors import FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
+from finebench.util.errors import FinebenchError
 
 DEFAULT_MAX_NEW_TOKENS = 2048
 """Used when a task sets no ``max_new_tokens``; the paper's setting, and unlike transformers' own
@@ -38,7 +38,7 @@ class Adapter(ABC):
     output: ClassVar[Literal["text", "option_scores"]] = "text"
     supports_open_world: ClassVar[bool] = True
     strategies: ClassVar[tuple[str, ...]] = ("direct", "zero-shot-cot", "icl")
-    """Inference strategies (``finebench.prompts.STRATEGIES``) the adapter can carry out."""
+    """Inference strategies (``finebench.tasks.prompts.STRATEGIES``) the adapter can carry out."""
     batch_size_hint: int | None = None
     """Requests per call the adapter wants instead of the run's ``--batch-size`` (vLLM schedules
     large chunks itself); None: the run's batch size."""

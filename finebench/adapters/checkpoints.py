@@ -11,8 +11,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from finebench.errors import FinebenchError
 from finebench.models.cards import ModelCard
+from finebench.util.errors import FinebenchError
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -25,7 +25,7 @@ _PATH_LIKE = re.compile(r"^(/|~|\.{1,2}(/|$))")
 def resolve_source(card: ModelCard) -> str:
     """A local directory (absolute) or a hub id; ``builtin:NAME`` is built on first use."""
     if card.model.startswith(BUILTIN_PREFIX):
-        from finebench.models.tiny import resolve_builtin
+        from finebench.models.builtin import resolve_builtin
 
         return str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :]))
     path = Path(card.model).expanduser()

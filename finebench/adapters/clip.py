@@ -25,11 +25,11 @@ import numpy as np
 from finebench.adapters.base import Adapter
 from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
 from finebench.adapters.factory import RuntimeOptions, options_from_card
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
+from finebench.embeddings.text import l2_normalise
 from finebench.models.cards import ModelCard
-from finebench.scoring.encoders import l2_normalise
-from finebench.strategies.clip_templates import TEMPLATE_SETS, ensemble_text_embeddings
+from finebench.tasks.clip_templates import TEMPLATE_SETS, ensemble_text_embeddings
+from finebench.util.errors import ConfigError, FinebenchError
 
 if TYPE_CHECKING:
     import torch

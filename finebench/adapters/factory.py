@@ -12,9 +12,9 @@ from dataclasses import dataclass, fields, replace
 from typing import TypeVar
 
 from finebench.adapters.base import Adapter
-from finebench.errors import ConfigError, FinebenchError
 from finebench.models.cards import ModelCard
-from finebench.suggest import unknown_name_error
+from finebench.util.errors import ConfigError, FinebenchError
+from finebench.util.suggest import unknown_name_error
 
 ADAPTERS: dict[str, str] = {
     "hf": "finebench.adapters.hf:HFAdapter",

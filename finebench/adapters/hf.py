@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter, check_gen_kwargs
 from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
 from finebench.adapters.factory import RuntimeOptions
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 if TYPE_CHECKING:
     import torch

@@ -19,9 +19,9 @@ from typing import Any
 
 from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter
 from finebench.adapters.factory import RuntimeOptions, options_from_card
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 TASK = "finebench"
 SPLIT = "test"

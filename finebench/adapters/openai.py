@@ -18,9 +18,9 @@ from typing import Any
 
 from finebench.adapters.base import Adapter
 from finebench.adapters.factory import RuntimeOptions
-from finebench.errors import ConfigError, FinebenchError
-from finebench.instance import Request
+from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
+from finebench.util.errors import ConfigError, FinebenchError
 
 log = logging.getLogger("finebench")
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from finebench.fsutil import atomic_write_bytes
+from finebench.util.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finebench.fsutil import atomic_write_bytes
+from finebench.util.fsutil import atomic_write_bytes
 
 L2_INVERSE_STRENGTH = 1.0
 """scikit-learn's ``C``: the fit minimises ``C * sum(cross-entropy) + ||W||^2 / 2`` (bias not penalised)."""

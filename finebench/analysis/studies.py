@@ -31,7 +31,7 @@ from finebench.analysis.features import (
     last_token_states,
     text_embeddings,
 )
-from finebench.errors import FinebenchError
+from finebench.util.errors import FinebenchError
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 """(description, total) -> callback(n_done); the CLI passes a rich progress bar."""
@@ -67,7 +67,7 @@ def _no_progress(_description: str, _total: int) -> Callable[[int], None]:
 
 
 def _load_images(paths: Sequence[Path]) -> list[Any]:
-    from finebench.runner import load_image
+    from finebench.evaluation.plan import load_image
 
     images = []
     for path in paths:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finebench.errors import ConfigError
+from finebench.util.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finebench.items import load_items
-from finebench.taskconfig import TaskConfig
+from finebench.tasks.config import TaskConfig
+from finebench.tasks.items import load_items
 
 
 @dataclass
@@ -61,7 +61,7 @@ def check_task_images(task: TaskConfig, data_root: Path, workers: int = 8) -> Im
 def check_stage1_images(path: Path, data_root: Path, workers: int = 8) -> list[ImageCheck]:
     """The images of a Stage-1 SFT file (released ShareGPT layout), grouped by their first path
     component (one dataset folder each in the release); relative paths resolve under ``data_root``."""
-    from finebench.training.formats import load_stage1, resolve_image
+    from finebench.data.formats import load_stage1, resolve_image
 
     images = sorted({image for sample in load_stage1(path) for image in sample.images})
     groups: dict[str, list[str]] = {}

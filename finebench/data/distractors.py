@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from finebench.data.manifest import Manifest
-from finebench.errors import FinebenchError
+from finebench.util.errors import FinebenchError
 
 DEFAULT_ENCODER = "openai/clip-vit-base-patch32"
 MODES = ("hard", "random")
@@ -70,8 +70,8 @@ def image_neighbours(
 ) -> dict[str, tuple[str, ...]]:
     """Per test image: the other classes by cosine to their class-mean train-image embedding
     (classes without a train image are not ranked)."""
-    from finebench.training.embeddings import embed_files
-    from finebench.training.triplets import class_vectors_from_images
+    from finebench.embeddings.classes import class_vectors_from_images
+    from finebench.embeddings.images import embed_files
 
     grouped = train_images_by_class(manifest, source_dir)
     if len(grouped) < 2:
@@ -85,7 +85,7 @@ def image_neighbours(
 
 def name_neighbours(manifest: Manifest, encoder) -> dict[str, tuple[str, ...]]:
     """Per test image: the other classes by cosine of their names' text embeddings to its class's."""
-    from finebench.training.triplets import class_vectors_from_names
+    from finebench.embeddings.classes import class_vectors_from_names
 
     classes = list(manifest.classes)
     vectors = class_vectors_from_names(classes, encoder)
@@ -102,8 +102,8 @@ def mine_neighbours(
 ) -> Neighbours:
     """Image similarity when every image of the manifest is under ``source_dir``, else the names'
     text embeddings from the same (CLIP-like) ``encoder``. Embeddings are cached in ``cache_path``."""
-    from finebench.scoring.encoders import load_text_encoder
-    from finebench.training.embeddings import EmbeddingCache, HFImageEmbedder
+    from finebench.embeddings.images import EmbeddingCache, HFImageEmbedder
+    from finebench.embeddings.text import load_text_encoder
 
     missing = missing_images(manifest, source_dir)
     try:

@@ -13,9 +13,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from finebench.demo import RELEASE_ITEMS_DIR
-from finebench.errors import FinebenchError, ItemFileError
-from finebench.items import load_items
+from finebench.data.demo import RELEASE_ITEMS_DIR
+from finebench.tasks.items import load_items
+from finebench.util.errors import FinebenchError, ItemFileError
 
 RELEASE_FILES = tuple(
     f"{prefix}_{split}.jsonl"

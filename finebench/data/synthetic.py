@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finebench.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
-from finebench.items import Item, item_to_row
+from finebench.tasks.items import Item, item_to_row
+from finebench.util.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 
 if TYPE_CHECKING:
     import numpy as np
@@ -238,7 +238,7 @@ def stage1_rows(seen: Sequence[SynthClass], classes: Sequence[SynthClass], train
     images (the other half is left for Stage 2 to meet fresh), in the benchmark's own two prompt
     styles alternately (open world, then closed world with look-alike options), so the model is
     trained on the requests it is evaluated with. No system turn: the evaluation sends none."""
-    from finebench.prompts import render_prompt
+    from finebench.tasks.prompts import render_prompt
 
     rows = []
     for cls in seen:
@@ -259,7 +259,7 @@ def stage2_rows(seen: Sequence[SynthClass], classes: Sequence[SynthClass], train
     positive another train image of that class, the negative a train image of a seen class one
     attribute away (drawn per triplet). The problem is the benchmark's open-world request, whole
     (it carries its own format instruction; the synth TAPO recipe adds none)."""
-    from finebench.prompts import render_prompt
+    from finebench.tasks.prompts import render_prompt
 
     seen_names = {c.name for c in seen}
     rows = []
@@ -300,7 +300,7 @@ class SynthReport:
 def build_synthetic(data_root: Path, *, seed: int = 0, test_per_class: int = 4, train_per_class: int = 16,
                     image_size: int = 84) -> SynthReport:
     """Write the whole benchmark under ``data_root/synth`` (see the module docstring)."""
-    from finebench.taskindex import TaskIndex
+    from finebench.tasks.index import TaskIndex
 
     if test_per_class < 1 or train_per_class < 2:
         raise ValueError("need test_per_class >= 1 and train_per_class >= 2 (a triplet needs two train images)")

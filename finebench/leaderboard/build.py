@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from finebench.evaluation.results import now_iso
 from finebench.leaderboard.collect import Run, display_names, load_runs, reported_models
 from finebench.leaderboard.general import GeneralRow, general_rows
 from finebench.leaderboard.intervals import (
@@ -16,7 +17,6 @@ from finebench.leaderboard.intervals import (
 )
 from finebench.leaderboard.tables import Table, build_tables
 from finebench.models.cards import ModelCard
-from finebench.results import now_iso
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from finebench.errors import FinebenchError
 from finebench.leaderboard.collect import (
     PAPER_OPTION_ORDER,
     MixedResultsError,
@@ -30,6 +29,7 @@ from finebench.leaderboard.stats import (
     paired_replicates,
     task_rng,
 )
+from finebench.util.errors import FinebenchError
 
 CIRCULAR = "circular"
 SHUFFLED = "shuffled"

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finebench.errors import ConfigError, FinebenchError
+from finebench.evaluation.results import SCHEMA_VERSION
 from finebench.models.cards import ModelCard
-from finebench.results import SCHEMA_VERSION
-from finebench.taskconfig import METRICS_BY_WORLD
-from finebench.taskindex import TaskIndex
+from finebench.tasks.config import METRICS_BY_WORLD
+from finebench.tasks.index import TaskIndex
+from finebench.util.errors import ConfigError, FinebenchError
 
 PAPER_PROTOCOL = "fine-r1"
 PAPER_OPTION_ORDER = "release"
@@ -92,7 +92,7 @@ class Run:
     created: str
     tasks: Mapping[str, TaskRun]
     general: Mapping[str, float] = field(default_factory=dict)
-    """General-capability benchmark -> score (``general`` in results.json, see finebench.general)."""
+    """General-capability benchmark -> score (``general`` in results.json, see finebench.interop.general)."""
 
 
 def resolve_results_path(path: Path) -> Path:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finebench.errors import FinebenchError
 from finebench.leaderboard.collect import MixedResultsError, Run, ensure_same_task
 from finebench.leaderboard.samples import load_doc_scores, samples_path
 from finebench.leaderboard.stats import (
@@ -23,6 +22,7 @@ from finebench.leaderboard.stats import (
     paired_replicates,
     task_rng,
 )
+from finebench.util.errors import FinebenchError
 
 COMPARED_METRICS = ("accuracy", "inclusion", "ss_relative")
 

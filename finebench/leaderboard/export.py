@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from finebench.fsutil import atomic_write_text
 from finebench.leaderboard.build import Leaderboard
 from finebench.leaderboard.general import general_columns
 from finebench.leaderboard.tables import Table
+from finebench.util.fsutil import atomic_write_text
 
 
 def tidy_records(board: Leaderboard) -> list[dict[str, Any]]:

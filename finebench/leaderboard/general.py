@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from finebench.general import GENERAL_BENCHMARKS
+from finebench.interop.general import GENERAL_BENCHMARKS
 from finebench.leaderboard.collect import Run
 from finebench.leaderboard.tables import Table
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from finebench.errors import FinebenchError
-from finebench.jsonl import iter_jsonl
+from finebench.util.errors import FinebenchError
+from finebench.util.jsonl import iter_jsonl
 
 
 @dataclass(frozen=True)

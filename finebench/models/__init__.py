@@ -1,1 +1,3 @@
-"""Model cards and offline model builders."""
+"""Model cards and offline model builders (tiny random models, random-weight real-size models).
+
+May import: util."""

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from finebench.errors import ConfigError
-from finebench.resources import resource_dir
-from finebench.suggest import unknown_name_error
+from finebench.util.errors import ConfigError
+from finebench.util.resources import resource_dir
+from finebench.util.suggest import unknown_name_error
 
 ADHOC_PREFIX = "hf:"
 FAMILIES = ("clip", "general-mllm", "reasoning-mllm", "trained", "test")
@@ -41,7 +41,7 @@ class ModelCard:
     """Paper-reported numbers, ``{table: {task: value}}``; shown as reference rows, never measured."""
     lmms: dict[str, Any] = field(default_factory=dict)
     """The lmms-eval model (``{model: ID, model_args: {...}}``) for general-capability runs; see
-    ``finebench.general`` for the default."""
+    ``finebench.interop.general`` for the default."""
     source_file: str = ""
 
 

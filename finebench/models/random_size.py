@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finebench.models.tiny import SPECIAL_TOKENS, _train_tokenizer, build_atomically, save_processor
-from finebench.suggest import unknown_name_error
+from finebench.models.builtin import build_atomically
+from finebench.models.tiny import SPECIAL_TOKENS, _train_tokenizer, save_processor
+from finebench.util.suggest import unknown_name_error
 
 if TYPE_CHECKING:
     from transformers import Qwen2_5_VLConfig
@@ -196,4 +197,3 @@ def build_random_qwen25vl(dest: Path, arch: QwenVLArchitecture, *, seed: int = 0
         _write_weights(directory, config, n_tokens, seed, device)
 
     return build_atomically(Path(dest), seed, f"random-qwen2.5-vl/{arch.digest()}", build_into)
-

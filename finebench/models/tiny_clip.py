@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from finebench.models.corpus import corpus
+
 IMAGE_SIZE = 32
 CONTEXT_LENGTH = 32
 VOCAB_SIZE = 600
@@ -19,8 +21,6 @@ def _tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from finebench.models.tiny import _corpus
-
     start, end = "<|startoftext|>", "<|endoftext|>"
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
@@ -29,7 +29,7 @@ def _tokenizer():
         vocab_size=VOCAB_SIZE, min_frequency=1, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[start, end],
     )
-    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    bpe.train_from_iterator(corpus(), trainer=trainer)
     bpe.post_processor = processors.TemplateProcessing(
         single=f"{start} $A {end}", special_tokens=[(start, bpe.token_to_id(start)), (end, bpe.token_to_id(end))]
     )

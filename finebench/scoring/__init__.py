@@ -1,6 +1,8 @@
 """Scoring: pure functions from responses to per-sample scores and percentages.
 
 Nothing here imports torch; only loading an SS_relative encoder does.
+
+May import: finebench.util, finebench.embeddings.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from finebench.scoring.encoders import TextEncoder
+from finebench.embeddings.text import TextEncoder
 from finebench.scoring.metrics import ss_relative
 from finebench.scoring.protocols import JUDGES
 from finebench.scoring.types import SampleScore, ScoringContext, ScoringInput

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord, sample_few_shot
-from finebench.errors import FinebenchError
-from finebench.items import load_items
+from finebench.tasks.items import load_items
+from finebench.util.errors import FinebenchError
 
 
 class LeakError(FinebenchError):

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from finebench.errors import ConfigError
-from finebench.suggest import unknown_name_error
+from finebench.util.errors import ConfigError
+from finebench.util.suggest import unknown_name_error
 
 REPORT_TO_PACKAGES = {
     "azure_ml": "azureml-core", "clearml": "clearml", "codecarbon": "codecarbon", "comet_ml": "comet_ml",

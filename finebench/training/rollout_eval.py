@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
-from finebench.training.formats import Stage2Sample
+from finebench.data.formats import Stage2Sample
 from finebench.training.rewards import score_response
-from finebench.training.tapo import build_prompt, load_rgb
+from finebench.training.tapo.data import build_prompt
+from finebench.util.imaging import load_rgb
 
 
 @dataclass(frozen=True)

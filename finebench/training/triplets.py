@@ -20,22 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from finebench.data.manifest import ManifestRecord
-from finebench.errors import FinebenchError
-from finebench.fsutil import atomic_write_json
-from finebench.scoring.encoders import TextEncoder, l2_normalise
-from finebench.training.embeddings import EmbeddingCache, ImageEmbedder, embed_files
-from finebench.training.fewshot import TrainingSet
-from finebench.training.formats import (
+from finebench.data.formats import (
     IMAGE_MARKER,
     SampleProblem,
     Stage2Sample,
     enforce_policy,
-    load_rgb,
     write_stage2,
 )
+from finebench.data.manifest import ManifestRecord
+from finebench.embeddings.classes import class_vectors_from_images, class_vectors_from_names, most_similar_other
+from finebench.embeddings.images import EmbeddingCache, ImageEmbedder
+from finebench.embeddings.text import TextEncoder
+from finebench.training.fewshot import TrainingSet
+from finebench.util.errors import FinebenchError
+from finebench.util.fsutil import atomic_write_json
+from finebench.util.imaging import load_rgb
 
 STAGE2_FILE = "stage2.json"
 REPORT_FILE = "triplets_report.json"
@@ -52,32 +51,6 @@ class TripletReport:
     n_written: int
     problems: list[SampleProblem] = field(default_factory=list)
     """Indices refer to ``TrainingSet.records``."""
-
-
-def class_vectors_from_images(
-    grouped: dict[str, list[Path]], embedder: ImageEmbedder, cache: EmbeddingCache | None
-) -> np.ndarray:
-    """One L2-normalised mean image embedding per class, in ``grouped`` order."""
-    paths = [p for ps in grouped.values() for p in ps]
-    rows = embed_files(embedder, paths, cache)
-    means, start = [], 0
-    for ps in grouped.values():
-        means.append(rows[start : start + len(ps)].mean(axis=0))
-        start += len(ps)
-    return l2_normalise(np.stack(means))
-
-
-def class_vectors_from_names(classes: Sequence[str], encoder: TextEncoder) -> np.ndarray:
-    return l2_normalise(np.asarray(encoder.encode(list(classes))))
-
-
-def most_similar_other(classes: Sequence[str], vectors: np.ndarray) -> dict[str, str]:
-    """Each class -> the other class with the highest cosine similarity (ties: class order)."""
-    if len(classes) < 2:
-        raise FinebenchError(f"hard negatives need at least 2 classes with images, got {len(classes)}")
-    similarity = vectors @ vectors.T
-    np.fill_diagonal(similarity, -np.inf)
-    return {c: classes[int(np.argmax(similarity[i]))] for i, c in enumerate(classes)}
 
 
 def resized_copy(source: Path, size: tuple[int, int], out_dir: Path) -> Path:

@@ -16,8 +16,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finebench.errors import DataLayoutError
-from finebench.suggest import unknown_name_error
+from finebench.util.errors import DataLayoutError
+from finebench.util.suggest import unknown_name_error
 
 if TYPE_CHECKING:
     from finebench.data.manifest import Manifest

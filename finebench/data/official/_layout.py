@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 
 def require_file(path: Path) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
 from finebench.data.official._layout import read_rows
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 PATH_PREFIX = "fgvc_aircraft/data/images"
 SPLIT_FILES = (

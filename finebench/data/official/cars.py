@@ -18,7 +18,7 @@ from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
 from finebench.data.official._layout import first_existing, load_mat, mat_entries, mat_int, mat_str
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 PATH_PREFIX = "stanford-cars"
 META_FILE = "cars_meta.mat"

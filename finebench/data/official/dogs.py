@@ -16,7 +16,7 @@ from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
 from finebench.data.official._layout import LabelMap, load_mat, mat_entries, mat_int, mat_str, release_spelling
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 PATH_PREFIX = "dogs_120/Images"
 LIST_FILES = (("train_list.mat", "train"), ("test_list.mat", "test"))

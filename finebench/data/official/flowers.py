@@ -20,7 +20,7 @@ from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
 from finebench.data.official._layout import load_mat, mat_entries, mat_int
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 PATH_PREFIX = "flower102/jpg"
 SETS = (("trnid", "train"), ("valid", "train"), ("tstid", "test"))

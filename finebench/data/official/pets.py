@@ -16,7 +16,7 @@ from pathlib import Path
 
 from finebench.data.manifest import Manifest, ManifestRecord
 from finebench.data.official._layout import LabelMap, parse_int, read_rows, release_spelling
-from finebench.errors import DataLayoutError
+from finebench.util.errors import DataLayoutError
 
 PATH_PREFIX = "oxford-pet/images"
 SPLIT_FILES = (("trainval.txt", "train"), ("test.txt", "test"))

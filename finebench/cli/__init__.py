@@ -1,0 +1,41 @@
+"""The ``finebench`` command line: one module per command group, each thin (parse, call the library,
+print). This package is the top of the house: it may import anything below; nothing imports it.
+
+Start-up stays fast: only typer and finebench's light modules are imported here; torch,
+transformers and rich's progress machinery are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from finebench.cli.analyze import app as analyze_app
+from finebench.cli.data import data_app
+from finebench.cli.evaluate import app as evaluate_app
+from finebench.cli.export import export_app
+from finebench.cli.leaderboard import app as leaderboard_app
+from finebench.cli.train import train_app
+from finebench.util.errors import FinebenchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks).",
+)
+app.add_typer(evaluate_app)  # `run`, `score`, `ls`, `models`
+app.add_typer(data_app, name="data")
+app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
+app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
+app.add_typer(export_app, name="export")
+app.add_typer(train_app, name="train")
+
+
+def main() -> None:
+    try:
+        app()
+    except FinebenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

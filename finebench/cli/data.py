@@ -1,0 +1,139 @@
+"""`finebench data ...`: import the release items, fetch the datasets, build and check benchmark data,
+write the demo and the synthetic benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from finebench.cli.options import DataRoot, split_names
+from finebench.util.errors import FinebenchError
+
+data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
+
+
+@data_app.command("import-fine-r1")
+def import_fine_r1(
+    src: Annotated[Path, typer.Argument(help="The release's eval/ folder with the 12 *.jsonl files.")],
+    data_root: DataRoot = None,
+) -> None:
+    """Validate every row of the released item files, then copy them into the data root."""
+    from finebench.data.release import import_release
+    from finebench.util.resources import default_data_root
+
+    report = import_release(src, Path(data_root or default_data_root()).expanduser())
+    typer.echo(f"imported {sum(report.rows.values())} items in {len(report.rows)} files into {report.destination}")
+
+
+@data_app.command("fetch")
+def fetch(
+    names: Annotated[Optional[list[str]], typer.Argument(help="fine-r1, cub, cars, dogs, flowers, pets, aircraft or all [default: all].")] = None,
+    data_root: DataRoot = None,
+    from_dir: Annotated[Optional[Path], typer.Option("--from", help="Folder with files you already downloaded (archives by name, or a clone of the Fine-R1 repository).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be fetched and where; fetch nothing.")] = False,
+    keep_archives: Annotated[bool, typer.Option("--keep-archives", help="Keep downloads in DATA_ROOT/.downloads after placing them.")] = False,
+) -> None:
+    """Download, verify (sha256) and place the Fine-R1 items and the datasets' images (test and
+    Stage-1 train layouts) under the data root, then check them (exit 1 if anything is missing)."""
+    from finebench.data.fetch.options import FetchOptions
+    from finebench.data.fetch.run import run_fetch
+    from finebench.data.fetch.sources import DATASETS, FINE_R1
+    from finebench.util.resources import default_data_root
+
+    options = FetchOptions(Path(data_root or default_data_root()).expanduser(), from_dir=from_dir,
+                           keep_archives=keep_archives, progress=True, log=typer.echo)
+    code = run_fetch(names or [], options, FINE_R1, DATASETS, dry_run=dry_run)
+    if code:
+        raise typer.Exit(code)
+
+
+@data_app.command("check")
+def check(
+    tasks: Annotated[str, typer.Option("--tasks", "-t")] = "fgvr",
+    data_root: DataRoot = None,
+    sft: Annotated[Optional[Path], typer.Option("--sft", help="Check this Stage-1 training file's images instead of the tasks'.")] = None,
+) -> None:
+    """Count found, missing and corrupt images per task, or per dataset folder of a Stage-1
+    training file with --sft (exit 1 if any is missing or corrupt)."""
+    from finebench.data.check import check_stage1_images, check_task_images, format_check
+    from finebench.tasks.index import TaskIndex
+    from finebench.util.resources import default_data_root
+
+    root = Path(data_root or default_data_root()).expanduser()
+    if sft is not None:
+        reports = check_stage1_images(sft, root)
+    else:
+        index = TaskIndex()
+        reports = [check_task_images(index.load(name), root) for name in index.expand(split_names(tasks))]
+    for report in reports:
+        for line in format_check(report):
+            typer.echo(line)
+    if sft is not None and any(report.missing for report in reports):
+        typer.echo("missing training images: `finebench data fetch cub cars dogs flowers pets aircraft "
+                   f"--data-root {root}` lays out the released Stage-1 train images there")
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)
+
+
+@data_app.command("build")
+def build(
+    dataset: Annotated[str, typer.Option("--dataset", help="cub, cars, dogs, flowers, pets or aircraft.")],
+    src: Annotated[Path, typer.Option("--src", help="The dataset's official extracted folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the item files (e.g. DATA_ROOT/my-variant).")],
+    seen_fraction: Annotated[float, typer.Option("--seen-fraction")] = 0.6,
+    seed: Annotated[int, typer.Option()] = 0,
+    shots: Annotated[int, typer.Option(help="Train images per seen class in the few-shot list.")] = 4,
+    distractors: Annotated[str, typer.Option(help="hard: look-alike classes by CLIP image embeddings (class names without the images); random: uniform.")] = "hard",
+    encoder: Annotated[Optional[str], typer.Option(help="CLIP-like model (HF id or folder) for hard distractors [default: openai/clip-vit-base-patch32].")] = None,
+    device: Annotated[str, typer.Option(help="Device for the encoder: cpu, cuda...")] = "cpu",
+) -> None:
+    """Build a benchmark variant (seeded seen/unseen class split, look-alike distractors, few-shot
+    train list) from an official dataset layout, in the release item format."""
+    from finebench.data.variant import build_benchmark
+
+    try:
+        counts = build_benchmark(dataset, src, out, seen_fraction=seen_fraction, seed=seed, shots=shots,
+                                 distractors=distractors, encoder=encoder, device=device)
+    except ValueError as exc:
+        raise FinebenchError(str(exc)) from exc
+    typer.echo(json.dumps(counts, indent=2, default=str))
+
+
+@data_app.command("demo")
+def demo_data(
+    data_root: Annotated[Path, typer.Option("--data-root")],
+    items_per_file: Annotated[int, typer.Option("--items-per-file")] = 2,
+) -> None:
+    """Write the offline demo data (generated images in the release layout)."""
+    from finebench.data.demo import write_demo_data_root
+
+    typer.echo(str(write_demo_data_root(data_root, items_per_file)))
+
+
+@data_app.command("synth")
+def synth_data(
+    data_root: DataRoot = None,
+    seed: Annotated[int, typer.Option(help="Seeds the class split, the images and every file.")] = 0,
+    image_size: Annotated[int, typer.Option("--image-size", help="Side of the square images, in pixels.")] = 84,
+    test_per_class: Annotated[int, typer.Option("--test-per-class")] = 4,
+    train_per_class: Annotated[int, typer.Option("--train-per-class")] = 16,
+) -> None:
+    """Write the synthetic compositional benchmark (tasks synth_*, group synth) with its Stage-1
+    CoT samples and Stage-2 triplets under DATA_ROOT/synth."""
+    from finebench.data.synthetic import build_synthetic
+    from finebench.util.resources import default_data_root
+
+    try:
+        report = build_synthetic(Path(data_root or default_data_root()).expanduser(), seed=seed,
+                                 image_size=image_size, test_per_class=test_per_class, train_per_class=train_per_class)
+    except ValueError as exc:
+        raise FinebenchError(str(exc)) from exc
+    typer.echo(
+        f"synth: {report.seen_classes} seen / {report.unseen_classes} unseen classes, {report.seen_items} + "
+        f"{report.unseen_items} items, {report.train_images} train images under {report.root / 'synth'}\n"
+        f"stage 1: {report.stage1_file} ({report.stage1_samples} samples)\n"
+        f"stage 2: {report.stage2_file} ({report.stage2_triplets} triplets)"
+    )

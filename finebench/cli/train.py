@@ -1,0 +1,70 @@
+"""`finebench train sft|tapo`: the two Fine-R1 training stages from a recipe and key=value overrides.
+
+Each recipe and its overrides are validated before torch, transformers or TRL are imported, so a
+mistyped key fails at once instead of after the model has been loaded onto every GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from finebench.training.preflight import recipe_source
+
+if TYPE_CHECKING:
+    from finebench.training.sft.trainer import SFTResult
+
+train_app = typer.Typer(no_args_is_help=True, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
+
+
+@train_app.command("sft")
+def train_sft(
+    config: Annotated[Path, typer.Option("--config", "-c", help="SFT recipe, e.g. training/sft.yaml.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=1 output_dir=/tmp/x")] = None,
+) -> None:
+    """CoT SFT (Fine-R1 stage 1) from a YAML recipe; the output is a plain HF checkpoint."""
+    sft_command(config, overrides or [])
+
+
+@train_app.command("tapo")
+def train_tapo(
+    config: Annotated[Path, typer.Option("--config", "-c", help="TAPO recipe, e.g. training/tapo.yaml.")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=2 output_dir=/tmp/x")] = None,
+) -> None:
+    """TAPO (Fine-R1 stage 2) from a YAML recipe; the output is a plain HF checkpoint."""
+    tapo_command(config, overrides or [])
+
+
+def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
+    """Train with the recipe at ``config_path`` and ``key=value`` overrides; the checkpoint folder
+    it reports is evaluated as is by ``finebench run --model hf:DIR``."""
+    from finebench.training.sft.recipe import load_recipe
+    from finebench.training.sft.trainer import REPORT_FILE, run_sft
+
+    where = recipe_source(config_path, overrides)
+    result = run_sft(load_recipe(config_path, overrides), where)
+    for file, problems in result.skipped.items():
+        report = result.output_dir / REPORT_FILE
+        typer.echo(f"{file}: skipped {len(problems)} bad sample(s), listed in {report}", err=True)
+    typer.echo(
+        f"trained on {result.n_samples} samples, {result.global_step} steps, mean loss {result.train_loss:.4f}\n"
+        f"checkpoint: {result.output_dir}\n"
+        f"evaluate:   finebench run --model hf:{result.output_dir} --tasks fgvr"
+    )
+    return result
+
+
+def tapo_command(config_path: Path, overrides: list[str]) -> Path:
+    """Train with the recipe at ``config_path`` and ``key=value`` overrides; returns the checkpoint
+    folder, which ``finebench run --model hf:DIR`` evaluates as is."""
+    from finebench.training.tapo.config import load_tapo_config
+
+    config = load_tapo_config(config_path, overrides)
+    from finebench.training.tapo.run import train_tapo
+
+    where = recipe_source(config_path, overrides)
+    checkpoint = train_tapo(config, where)
+    typer.echo(f"checkpoint: {checkpoint}\nevaluate:   finebench run --model hf:{checkpoint} --tasks fgvr")
+    return checkpoint

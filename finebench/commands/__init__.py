@@ -1,1 +1,0 @@
-"""Command implementations that ``finebench.cli`` registers; each imports its heavy dependencies lazily."""

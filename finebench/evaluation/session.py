@@ -1,0 +1,52 @@
+"""One ``finebench run``: model card -> adapter -> evaluator, with a progress bar per task.
+
+The caller resolves the card once (``models.cards.resolve_model``) and hands it down."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from finebench.adapters.factory import RuntimeOptions, adapter_class, create_adapter, resolve_backend
+from finebench.embeddings.text import load_text_encoder
+from finebench.evaluation.config import RunConfig
+from finebench.evaluation.evaluator import Evaluator
+from finebench.evaluation.plan import check_adapter_supports, effective_metrics, item_file
+from finebench.models.cards import ModelCard
+from finebench.tasks.index import TaskIndex
+from finebench.tasks.items import RELEASE_OPTION_COUNT
+
+
+def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backend: str = "auto") -> dict[str, Any]:
+    from rich.logging import RichHandler
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    card = resolve_backend(card, backend)
+    index = TaskIndex()
+    tasks = [index.load(name) for name in index.expand(list(config.tasks))]
+    for task in tasks:  # bad names and missing data fail before a model loads
+        item_file(task, config.data_root)
+    check_adapter_supports(adapter_class(card), card, tasks, config.strategy)  # so do unsupported tasks
+    # so does a missing SS_relative encoder: it is loaded before the (much larger) model
+    needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
+    encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None
+    # in-context learning shows one demonstration per option before the query image
+    max_images = 1 + RELEASE_OPTION_COUNT if config.strategy == "icl" else 1
+    runtime = RuntimeOptions(batch_size=config.batch_size, device=device, seed=config.seed or 0, max_images=max_images)
+    adapter = create_adapter(card, runtime)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, transient=False) as progress:
+            return Evaluator(
+                config, adapter, card, index=index, progress=progress, encoder_loader=lambda _spec: encoder
+            ).run()
+    finally:
+        adapter.close()

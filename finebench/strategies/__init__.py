@@ -1,1 +1,0 @@
-"""Inference strategies beyond plain prompting (paper §5.3)."""
