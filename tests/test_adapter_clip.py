@@ -179,7 +179,7 @@ def test_harness_refuses_open_world_and_generative_strategies_for_clip(adapter, 
 
 
 def test_tiny_clip_card_resolves_the_builtin_model(tiny_clip_dir, monkeypatch):
-    monkeypatch.setattr("finebench.models.tiny.default_data_root", lambda: tiny_clip_dir.parents[1])
+    monkeypatch.setattr("finebench.models.builtin.default_data_root", lambda: tiny_clip_dir.parents[1])
     built = resolve_model("tiny-clip")
     loaded = create_adapter(built, CPU)
     assert str(tiny_clip_dir.resolve()) in loaded.fingerprint()

@@ -61,7 +61,7 @@ def adapter(tiny_model_dir: Path) -> Iterator[HFAdapter]:
 def test_create_adapter_from_builtin_name_reuses_the_cache(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("finebench.models.tiny.default_data_root", lambda: tiny_model_dir.parents[1])
+    monkeypatch.setattr("finebench.models.builtin.default_data_root", lambda: tiny_model_dir.parents[1])
     loaded = create_adapter(card_for("builtin:tiny-qwen2.5-vl"), CPU)
     assert isinstance(loaded, HFAdapter)
     assert str(tiny_model_dir.resolve()) in loaded.fingerprint()
