@@ -17,6 +17,7 @@ from finebench.cli.evaluate import app as evaluate_app
 from finebench.cli.export import export_app
 from finebench.cli.leaderboard import app as leaderboard_app
 from finebench.cli.train import train_app
+from finebench.cli.view import app as view_app
 from finebench.util.errors import FinebenchError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(evaluate_app)  # `run`, `score`, `ls`, `models`
 app.add_typer(data_app, name="data")
 app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
+app.add_typer(view_app)  # `view`
 app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
 app.add_typer(export_app, name="export")
 app.add_typer(train_app, name="train")
