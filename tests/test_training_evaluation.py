@@ -119,3 +119,22 @@ def test_accuracy_rises_during_sft_on_the_synthetic_benchmark(synth_root, tmp_pa
     table = (tmp_path / "lb" / "README.md").read_text()
     assert all(f"sft@step-{s}" in table for s in steps)
     assert (tmp_path / "lb" / "explorer" / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_tapo_recipe_evaluates_during_training(tiny_model_dir, synth_root, tmp_path):
+    """Two TAPO steps of the tiny model with an evaluation at every step (about 30 s)."""
+    from finebench.cli.train import tapo_command
+
+    out = tmp_path / "tapo"
+    tapo_command(REPO / "training" / "synth-tapo.yaml", [
+        f"model={tiny_model_dir}", f"train_data={synth_root}/synth/tapo/synth-stage2.json", f"image_root={synth_root}",
+        f"output_dir={out}", "max_steps=2", "max_completion_length=16", "eval_tasks=[synth_closed_seen]",
+        "eval_steps=1", "eval_limit=4", f"eval_data_root={synth_root}",
+    ])
+    assert [point["step"] for point in read_curve(out)] == [0, 1, 2]
+    history = json.loads((out / "finebench_tapo.json").read_text())["log_history"]
+    assert [entry["step"] for entry in history if "eval_synth_closed_seen/accuracy" in entry] == [0, 1, 2]
+    for step in (0, 1, 2):
+        results = json.loads((out / "eval" / f"step-{step:06d}" / "results.json").read_text())
+        assert results["results"]["synth_closed_seen"]["n"] == 4 and results["model"]["name"] == f"tapo@step-{step}"
