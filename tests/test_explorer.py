@@ -161,6 +161,8 @@ def test_cli_builds_and_names_bad_input(explorer, tmp_path):
     assert "explorer: 10 items of 2 run(s)" in result.output and not (tmp_path / "v" / "thumbs").exists()
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "results.json").write_text("{not json")
+    mismatch = runner.invoke(app, ["view", str(a), "--label", "x", "--label", "y", "--out", str(tmp_path / "m")])
+    assert mismatch.exit_code != 0 and "--label given 2 time(s) for 1 run(s)" in str(mismatch.exception)
     bad = subprocess.run([sys.executable, "-m", "finebench", "view", str(tmp_path / "bad"), "--out", str(tmp_path / "w")],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert bad.returncode == 2 and "invalid JSON" in bad.stderr and "Traceback" not in bad.stderr
@@ -180,6 +182,25 @@ def test_leaderboard_links_the_explorer(tmp_path):
     assert '<a href="explorer/index.html">Per-sample explorer</a>' in (out / "index.html").read_text()
     index = (out / "explorer" / "data" / "index.js").read_text()
     assert '"label":"model-a"' in index and '"label":"model-b"' in index and index.count('"label"') == 2
+
+
+def test_serve_binds_localhost_only(explorer):
+    import threading
+    import urllib.request
+
+    from finebench.cli.view import make_server
+
+    out, _, _ = explorer
+    with make_server(out, 0) as server:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10).read().decode()
+        finally:
+            server.shutdown()
+    assert '<script src="data/index.js"' in page
 
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")

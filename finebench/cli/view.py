@@ -7,7 +7,7 @@ on 127.0.0.1 only, for browsers or setups that restrict file:// pages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -16,13 +16,18 @@ from finebench.util.errors import FinebenchError
 app = typer.Typer(no_args_is_help=True)
 
 
-def serve(folder: Path, port: int) -> None:
-    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted (never on other interfaces)."""
+def make_server(folder: Path, port: int) -> Any:
+    """A static file server for ``folder`` bound to 127.0.0.1 only (port 0: any free port)."""
     import functools
     import http.server
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve(folder: Path, port: int) -> None:
+    """Serve ``folder`` on 127.0.0.1:``port`` until interrupted."""
+    with make_server(folder, port) as server:
         typer.echo(f"serving {folder} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
         try:
             server.serve_forever()

@@ -54,7 +54,7 @@ class Strings:
         self.values: list[str] = []
         self._ids: dict[str, int] = {}
 
-    def id(self, value: str | None) -> int:
+    def index_of(self, value: str | None) -> int:
         if value is None:
             return -1
         if value not in self._ids:
@@ -85,7 +85,7 @@ def build_index(runs: list[Run], keys: list[tuple[str, int]], thumbs: dict[str, 
     columns: dict[str, Any] = {
         "task": [task_ids[k[0]] for k in keys],
         "doc": [k[1] for k in keys],
-        "cls": [strings.id(t) for t in target],
+        "cls": [strings.index_of(t) for t in target],
         "thumb": [thumbs.get(p, "") if p else "" for p in image],
     }
     per_run = []
@@ -95,7 +95,7 @@ def build_index(runs: list[Run], keys: list[tuple[str, int]], thumbs: dict[str, 
             item = run.items.get(key)
             present.append(int(item is not None))
             score.append(round(item.score * 100) if item else 0)
-            pred.append(strings.id(item.prediction) if item else -1)
+            pred.append(strings.index_of(item.prediction) if item else -1)
             flags.append((NO_ANSWER * item.no_answer) | (ERROR * item.error) if item else 0)
         per_run.append({"present": present, "score": score, "pred": pred, "flags": flags})
     return {

@@ -276,7 +276,11 @@
       data = payload;
       document.title = payload.title;
       $('title').textContent = payload.title;
-      $('runs').textContent = payload.runs.map(function (r, i) { return String.fromCharCode(65 + i) + ': ' + r.label + ' (' + r.path + ')'; }).join(' · ');
+      payload.runs.forEach(function (r, i) {
+        var name = el('span', 'run', (i ? ' · ' : '') + String.fromCharCode(65 + i) + ': ' + r.label);
+        name.title = r.path;
+        $('runs').appendChild(name);
+      });
       ['f-a', 'f-b', 'f-task', 'f-cls', 'f-status', 'f-pair'].forEach(function (key) { $(key).addEventListener('change', onControl); });
       $('prev').addEventListener('click', function () { step(-1); });
       $('next').addEventListener('click', function () { step(1); });
