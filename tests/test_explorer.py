@@ -118,7 +118,13 @@ def test_script_json_cannot_close_a_script_or_start_markup():
 
 
 def test_collect_majority_and_trials(explorer):
+    from finebench.leaderboard.explorer.collect import run_item
+
     _, _, (a, _) = explorer
+    label_set = [f"class {i}" for i in range(200)]
+    item = run_item([{"doc_id": 0, "trial": 0, "options": label_set, "target": "class 7", "answer": "class 150",
+                      "scores": {"accuracy": 0.0}}], "accuracy")
+    assert item.trials[0].options == ["class 7", "class 150"] and item.trials[0].n_options == 200
     run = load_run(a)
     assert run.items[("t_open", 0)].score == 1.0 and len(run.items[("t_open", 0)].trials) == 2
     assert run.items[("t_closed", 7)].error and run.items[("t_closed", 5)].no_answer

@@ -21,6 +21,9 @@ from finebench.leaderboard.samples import read_samples, samples_path
 from finebench.tasks.items import iter_items
 
 PRIMARY_METRICS = ("accuracy", "inclusion", "ss_relative")
+MAX_OPTIONS = 20
+"""More options than this (``--option-order label-set`` shows every class) are cut to the true and
+the chosen one; the card says how many there were."""
 MAX_TEXT = 20_000
 """Characters kept of any one response or question: a runaway generation must not bloat the page."""
 
@@ -29,6 +32,8 @@ MAX_TEXT = 20_000
 class Trial:
     trial: int
     options: list[str]
+    n_options: int
+    """How many options were shown (``options`` keeps all of them up to MAX_OPTIONS)."""
     response: str
     answer: str | None
     no_answer: bool
@@ -100,9 +105,11 @@ def run_item(rows: list[dict[str, Any]], metric: str) -> RunItem:
         scores = {str(k): float(v) for k, v in (row.get("scores") or {}).items() if isinstance(v, (int, float))}
         options = row.get("options") if isinstance(row.get("options"), list) else []
         answer = row.get("answer")
+        shown = options if len(options) <= MAX_OPTIONS else [o for o in options if o in (row.get("target"), answer)]
         trials.append(Trial(
             trial=row.get("trial") if isinstance(row.get("trial"), int) else 0,
-            options=[_text(o, 500) for o in options],
+            options=[_text(o, 500) for o in shown],
+            n_options=len(options),
             response=_text(row.get("response")),
             answer=_text(answer, 500) if answer is not None else None,
             no_answer=bool(row.get("no_answer")),

@@ -119,7 +119,7 @@ def chunk_rows(run: Run, keys: list[tuple[str, int]], texts: dict[tuple[str, int
             continue
         rows.append({
             "q": texts.get(key, ""),
-            "trials": [{"k": t.trial, "o": t.options, "r": t.response, "a": t.answer, "n": t.no_answer,
+            "trials": [{"k": t.trial, "o": t.options, "no": t.n_options, "r": t.response, "a": t.answer, "n": t.no_answer,
                         "s": t.scores, "e": t.error} for t in item.trials],
         })
     return rows

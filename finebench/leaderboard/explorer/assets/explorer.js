@@ -170,6 +170,7 @@
         if (trial.a !== null && option === trial.a) { li.classList.add('chosen'); li.appendChild(el('span', 'mark', '◀ chosen')); }
         list.appendChild(li);
       });
+      if (trial.no > trial.o.length) { list.appendChild(el('li', 'more', '… ' + trial.no + ' options in all (true and chosen shown)')); }
       box.appendChild(list);
     }
     var answer = el('div', 'answer');
