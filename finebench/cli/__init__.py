@@ -16,7 +16,9 @@ from finebench.cli.data import data_app
 from finebench.cli.evaluate import app as evaluate_app
 from finebench.cli.export import export_app
 from finebench.cli.leaderboard import app as leaderboard_app
+from finebench.cli.power import app as power_app
 from finebench.cli.train import train_app
+from finebench.cli.view import app as view_app
 from finebench.util.errors import FinebenchError
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ app = typer.Typer(
 app.add_typer(evaluate_app)  # `run`, `score`, `ls`, `models`
 app.add_typer(data_app, name="data")
 app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
+app.add_typer(view_app)  # `view`
+app.add_typer(power_app)  # `power`
 app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
 app.add_typer(export_app, name="export")
 app.add_typer(train_app, name="train")

@@ -40,8 +40,10 @@ def leaderboard_command(
     seed: int = 0,
     plots: bool = True,
     html: bool = True,
+    explorer: bool = False,
 ) -> list[Path]:
-    """Build the leaderboard of the given results directories into ``out``; returns the files written."""
+    """Build the leaderboard of the given results directories into ``out``; returns the files written.
+    With ``explorer``, ``out/explorer/`` is the per-sample explorer of the same runs, linked from index.html."""
     from finebench.leaderboard.build import build_leaderboard
     from finebench.leaderboard.export import write_exports
     from finebench.leaderboard.render_md import leaderboard_markdown
@@ -64,10 +66,20 @@ def leaderboard_command(
             for name, png in table_plots[table.id].items():
                 atomic_write_bytes(out / name, png)
                 files.append(name)
+    if explorer:
+        from finebench.leaderboard.explorer.collect import has_samples
+        from finebench.leaderboard.explorer.write import write_explorer
+
+        shown = [path for path in results if has_samples(path)]  # runs without samples files have nothing to show
+        if not shown:
+            raise FinebenchError("--explorer: none of the runs has a samples file (samples_<task>.jsonl)")
+        write_explorer(shown, out / "explorer", title="finebench explorer: leaderboard runs")
+        files.append("explorer/index.html")
     if html:
         from finebench.leaderboard.render_html import leaderboard_html
 
-        atomic_write_text(out / "index.html", leaderboard_html(board, table_plots))
+        link = "explorer/index.html" if explorer else None
+        atomic_write_text(out / "index.html", leaderboard_html(board, table_plots, explorer=link))
         files.append("index.html")
     atomic_write_text(out / "README.md", leaderboard_markdown(board, files))
     return [out / "README.md", *(out / name for name in files)]
@@ -143,11 +155,12 @@ def leaderboard_cli(
     seed: Seed = 0,
     plots: Annotated[bool, typer.Option("--plots/--no-plots")] = True,
     html: Annotated[bool, typer.Option("--html/--no-html")] = True,
+    explorer: Annotated[bool, typer.Option("--explorer/--no-explorer", help="Also build the per-sample explorer of the runs into OUT/explorer, linked from index.html.")] = False,
 ) -> None:
     """Paper-layout tables (Tables 1, 2, 6) with 95% bootstrap intervals, CSV/JSON, plots and index.html.
     --resamples 0 skips intervals."""
     written = leaderboard_command(results, out, baselines=baselines, reported=reported, resamples=resamples,
-                                  seed=seed, plots=plots, html=html)
+                                  seed=seed, plots=plots, html=html, explorer=explorer)
     typer.echo(f"leaderboard: {written[0]} ({len(written)} files in {out})")
 
 

@@ -155,8 +155,9 @@ def figure_html(name: str, png: bytes) -> str:
     return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)}"><figcaption>{escape(name)}</figcaption></figure>'
 
 
-def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]]) -> str:
-    """``plots``: table id -> {file name: PNG bytes}, shown under their table."""
+def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]], explorer: str | None = None) -> str:
+    """``plots``: table id -> {file name: PNG bytes}, shown under their table; ``explorer``: the
+    relative link to the per-sample explorer built next to the page, if any."""
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8"><title>finebench leaderboard</title>',
@@ -173,6 +174,8 @@ def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]
             f"p &lt; {SIGNIFICANCE_LEVEL}). Click a column header to sort.</p>"
         )
     parts += [f"<p><em>{escape(note)}</em></p>" for note in board.notes]
+    if explorer:
+        parts.append(f'<p><a href="{escape(explorer)}">Per-sample explorer</a>: every answer, its &lt;think&gt;, filters by class, confusion and run.</p>')
     current = None
     for table in board.tables:
         if table.setting != current:

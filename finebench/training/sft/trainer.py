@@ -37,6 +37,7 @@ from finebench.data.formats import (
     resolve_image,
 )
 from finebench.training import preflight
+from finebench.training.evaluation_callback import attach_evaluation, eval_settings
 from finebench.training.sft.recipe import SFTRecipe, gradient_accumulation_steps
 from finebench.util.errors import ConfigError
 from finebench.util.imaging import load_rgb
@@ -257,8 +258,10 @@ def run_sft(recipe: SFTRecipe, where: str = "SFT recipe") -> SFTResult:
     """Train, then save the final checkpoint and ``finebench_sft.json`` (recipe, data report,
     loss) into ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
     preflight.check_recipe(recipe, where)
+    eval_settings(recipe, where)  # a bad evaluation setting fails before the model loads
     samples, skipped = load_training_samples(recipe)
     trainer = build_trainer(recipe, samples)
+    attach_evaluation(trainer, recipe, where, Path(recipe.output_dir).name)
     output = trainer.train()
     # The trainer switches the KV cache off in the config for training; a checkpoint saved that
     # way would generate without a cache, quadratically slower, wherever it is evaluated.

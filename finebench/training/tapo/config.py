@@ -168,6 +168,19 @@ class TapoConfig:
     trl: dict[str, Any] = field(default_factory=dict)
     """Further ``GRPOConfig`` keyword arguments (e.g. ``vllm_server_timeout``), passed through."""
 
+    eval_tasks: list[str] = field(default_factory=list)
+    """Tasks or groups that finebench's evaluator scores during training (see
+    ``finebench.training.evaluation_callback``); empty: no evaluation during training."""
+    eval_steps: int = 100
+    """Evaluate every this many optimiser steps (and before the first and after the last)."""
+    eval_limit: int | None = 200
+    """A seeded sample of this many items per task, the same at every evaluation; null: all items."""
+    eval_data_root: str | None = None
+    """Where the tasks' item files and images are [default: finebench's data root]."""
+    eval_metrics: list[str] = field(default_factory=list)
+    """A subset of the tasks' metrics (e.g. [accuracy, inclusion]); empty: the tasks' own."""
+    eval_batch_size: int = 16
+
     @property
     def group_size(self) -> int:
         return self.n_anchor + self.n_positive

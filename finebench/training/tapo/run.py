@@ -11,6 +11,7 @@ from trl import GRPOConfig
 
 from finebench.data.formats import check_stage2_images, load_stage2
 from finebench.training import preflight
+from finebench.training.evaluation_callback import attach_evaluation, eval_settings
 from finebench.training.tapo.config import TapoConfig, grpo_args
 from finebench.training.tapo.data import load_processor, stage2_dataset
 from finebench.training.tapo.trainer import TapoTrainer
@@ -40,7 +41,9 @@ def train_tapo(config: TapoConfig, where: str = "TAPO recipe") -> Path:
     ``finebench_tapo.json`` (the recipe and every logged step: rewards, kept groups, loss terms)
     to ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
     preflight.check_recipe(config, where)
+    eval_settings(config, where)  # a bad evaluation setting fails before the model loads
     trainer = build_trainer(config)
+    attach_evaluation(trainer, config, where, config.run_name or Path(config.output_dir).name)
     trainer.train()
     trainer.save_model(config.output_dir)
     if trainer.is_world_process_zero():
