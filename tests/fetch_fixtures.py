@@ -173,7 +173,7 @@ def served_sources(server: FixtureServer, archives: dict[str, dict[str, Path]]) 
         for archive in source.archives:
             path = archives[name][archive.name]
             url = server.add(f"/{name}/{archive.name}", path.read_bytes())
-            served.append(dataclasses.replace(archive, urls=(url,), sha256=(sha256(path),)))
+            served.append(dataclasses.replace(archive, urls=(url,), sha256=(sha256(path),), size=path.stat().st_size))
         sources[name] = dataclasses.replace(source, archives=tuple(served))
     return sources
 

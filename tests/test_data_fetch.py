@@ -93,11 +93,15 @@ def test_everything_is_fetched_verified_placed_and_checked(tmp_path, archives, s
 def test_a_checksum_mismatch_is_refused_and_nothing_is_placed(tmp_path, archives, server):
     _, files = archives
     source = served_sources(server, files)["cub"]
-    server.files["/cub/CUB_200_2011.tgz"] = files["cars"]["car_devkit.tgz"].read_bytes()
+    original = files["cub"]["CUB_200_2011.tgz"].read_bytes()  # same size, one byte changed
+    server.files["/cub/CUB_200_2011.tgz"] = original[:-1] + bytes([original[-1] ^ 1])
     with pytest.raises(FetchError, match=r"CUB_200_2011\.tgz: sha256 [0-9a-f]{64} does not match the pinned .*deleted it"):
         fetch_dataset(source, options(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == [DOWNLOADS]
     assert not list((tmp_path / DOWNLOADS).rglob("*.*"))  # neither the file nor a .part
+    server.files["/cub/CUB_200_2011.tgz"] = files["cars"]["car_devkit.tgz"].read_bytes()  # another size
+    with pytest.raises(FetchError, match=r"CUB_200_2011\.tgz: \d+ bytes, not the pinned \d+ \(deleted it"):
+        fetch_dataset(source, options(tmp_path))
 
 
 def test_an_interrupted_download_resumes_where_it_stopped(tmp_path, server):
@@ -189,7 +193,7 @@ def test_a_dataset_archive_with_a_traversal_member_places_nothing(tmp_path, arch
     source = served_sources(server, files)["cub"]
     evil = _tar_with(tmp_path, "evil.tgz", lambda tar: tar.addfile(*_member("../../escaped.txt")))
     server.files["/cub/CUB_200_2011.tgz"] = evil.read_bytes()
-    archive = dataclasses.replace(source.archives[0], sha256=(sha256(evil),))
+    archive = dataclasses.replace(source.archives[0], sha256=(sha256(evil),), size=evil.stat().st_size)
     root = tmp_path / "root"
     with pytest.raises(UnsafeArchiveError, match="'../../escaped.txt' climbs out"):
         fetch_dataset(dataclasses.replace(source, archives=(archive,)), options(root))
@@ -219,7 +223,7 @@ def test_a_wrong_file_in_the_from_folder_is_not_used(tmp_path, archives, server)
     given = tmp_path / "given"
     given.mkdir()
     (given / "setid.mat").write_bytes(b"not the file")
-    with pytest.raises(FetchError, match=r"given/setid\.mat: sha256 .* \(not using it\)"):
+    with pytest.raises(FetchError, match=r"given/setid\.mat: 12 bytes, not the pinned \d+ \(not using it\)"):
         fetch_dataset(source, options(tmp_path / "root", from_dir=given))
     assert (given / "setid.mat").read_bytes() == b"not the file"
 

@@ -97,12 +97,19 @@ def sha256_of(path: Path) -> str:
     return pooch.file_hash(str(path), alg="sha256")
 
 
-def verify(path: Path, accepted: Sequence[str], *, downloaded: bool) -> str:
-    """The file's sha256 if it is one of ``accepted``; a mismatching download is deleted."""
+def verify(path: Path, accepted: Sequence[str], *, downloaded: bool, size: int | None = None) -> str:
+    """The file's sha256 if it is one of ``accepted`` (and, when ``size`` is given, the file has
+    that many bytes: checked first, so a truncated or wrong file is not hashed); a mismatching
+    download is deleted."""
+    what = "deleted it; run again to download it afresh" if downloaded else "not using it"
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        if downloaded:
+            path.unlink()
+        raise FetchError(f"{path}: {actual} bytes, not the pinned {size} ({what})")
     digest = sha256_of(path)
     if digest in accepted:
         return digest
     if downloaded:
         path.unlink()
-    what = "deleted it; run again to download it afresh" if downloaded else "not using it"
     raise FetchError(f"{path}: sha256 {digest} does not match the pinned {' or '.join(accepted)} ({what})")

@@ -108,7 +108,8 @@ def fetch_dataset(source: DatasetSource, options: FetchOptions) -> FetchResult:
     for archive in source.archives:
         path, downloaded = _obtain(archive, cache_dir, options)
         log(f"{source.name}: verifying {archive.name}")
-        obtained.append((archive, path, downloaded, verify(path, archive.sha256, downloaded=downloaded)))
+        digest = verify(path, archive.sha256, downloaded=downloaded, size=archive.size)
+        obtained.append((archive, path, downloaded, digest))
     staging = data_root / f".fetch-{source.name}-{os.getpid()}"
     try:
         for archive, path, _, _ in obtained:

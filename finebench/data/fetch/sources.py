@@ -7,11 +7,12 @@ Checksums. The Fine-R1 item files are pinned by sha256 computed on the authors' 
 the commit below (and equal to the copies the benchmark was built from). For the six datasets no
 archive could be downloaded while this was written (no network), so the pins are the publicly
 documented ones, NOT re-computed here: sha256 and size from tensorflow/datasets'
-``url_checksums/<dataset>.txt``. The md5 that torchvision's dataset code (or the common CUB
-loaders) documents for the same file is noted in ``pin`` for reference; it is not checked. The
-CUB, Pets and Dogs-lists sha256 also appear in an independent public pipeline script; its
-FGVC-Aircraft sha256 differs from TFDS's, so either is accepted there (a file matching neither is
-refused).
+``url_checksums/<dataset>.txt``, every archive listed there with both (a file of another size or
+digest is refused). The md5 that torchvision's dataset code (or the common CUB loaders) documents
+for the same file is noted in ``pin`` for reference; it is not checked. A second FGVC-Aircraft
+sha256 (e4e323d4...), taken from an unofficial pipeline script, was once accepted too: no
+published source lists it, and the size pinned with it was TFDS's, i.e. another file's, so it is
+gone.
 
 Stanford Cars. Its host (ai.stanford.edu/~jkrause) is gone; only the devkit has a well-known
 public mirror (the copy attached to pytorch/vision issue #7545). ``cars_train.tgz``,
@@ -64,14 +65,14 @@ class Archive:
     """File name in the download cache and under ``--from DIR``."""
     sha256: tuple[str, ...]
     """Accepted digests; more than one only where published pins disagree."""
+    size: int
+    """Bytes, as published with the digest; a file of another size is refused before hashing."""
     into: str
     """Folder, relative to the data root, that receives the archive's contents (or the file)."""
     urls: tuple[str, ...] = ()
     """Tried in order; empty when there is no public download (then ``--from DIR`` supplies it)."""
     strip: str = ""
     """The archive's top folder whose contents are placed; "" places everything."""
-    size: int | None = None
-    """Bytes, as published (what ``--dry-run`` shows)."""
     pin: str = ""
     """Where the checksum comes from."""
 
@@ -228,11 +229,10 @@ DATASETS: dict[str, DatasetSource] = {
         folder="fgvc_aircraft",
         archives=(
             Archive("fgvc-aircraft-2013b.tar.gz",
-                    ("d5f68b1b81d6d7831eb9d5c5517074176b5dfbce6bcb43dc14ed1c66a87b8d75",
-                     "e4e323d410e29f0370c81eabdcbb0e2b813acea1de22891b70b58ff41bfc9834"),
+                    ("d5f68b1b81d6d7831eb9d5c5517074176b5dfbce6bcb43dc14ed1c66a87b8d75",),
                     into="fgvc_aircraft", strip="fgvc-aircraft-2013b",
                     urls=(f"{_VGG}/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",), size=2770575360,
-                    pin=_TFDS.format("fgvc") + " (first); a public 2025 pipeline script (second); unverified here"),
+                    pin=_TFDS.format("fgvc")),
         ),
         train=TrainLayout("fgvc_aircraft/data/images/", "fgvc-aircraft-2013b-train/images/"),
         homepage=f"{_VGG}/fgvc-aircraft/",
