@@ -9,8 +9,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from finebench.training.images import fit_inside
 from finebench.training.sft.recipe import SFTRecipe, gradient_accumulation_steps, load_recipe
-from finebench.training.sft.trainer import fit_pixels, freeze_vision_tower
+from finebench.training.sft.trainer import freeze_vision_tower
 from finebench.util.errors import ConfigError
 
 TRAINING_DIR = Path(__file__).resolve().parents[1] / "training"
@@ -95,11 +96,11 @@ def test_gradient_accumulation_follows_the_number_of_processes() -> None:
 
 def test_images_are_scaled_into_the_pixel_budget() -> None:
     big, small, fine = Image.new("RGB", (2000, 1000)), Image.new("RGB", (10, 20)), Image.new("RGB", (300, 200))
-    scaled = fit_pixels(big, 1024, 768 * 768)
+    scaled = fit_inside(big, 1024, 768 * 768)
     assert scaled.width * scaled.height <= 768 * 768 and abs(scaled.width / scaled.height - 2) < 0.01
-    grown = fit_pixels(small, 1024, 768 * 768)
+    grown = fit_inside(small, 1024, 768 * 768)
     assert grown.width * grown.height >= 1024 and grown.height > grown.width
-    assert fit_pixels(fine, 1024, 768 * 768) is fine
+    assert fit_inside(fine, 1024, 768 * 768) is fine
 
 
 def test_freezing_stops_gradients_to_the_vision_tower_only(tiny_model_dir: Path) -> None:

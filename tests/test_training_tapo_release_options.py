@@ -123,12 +123,12 @@ def test_negative_policy_old_needs_neg_grad_false(tmp_path: Path) -> None:
     assert config_from_mapping({**base, "neg_grad": False}, "r.yaml").negative_policy == "old"
     for key, value, message in (("dual_clip", 1.0, "greater than 1"), ("ratio_log_clamp", 0.0, "positive"),
                                 ("token_mean", "sequence", "one of window, micro_batch"),
-                                ("image_resize", "cv2", "one of processor, pil"),
+                                ("image_resize", "pil", "one of processor, release"),
                                 ("optimizer", "sgd", "one of adamw, adamw_kahan")):
         with pytest.raises(ConfigError, match=f"r.yaml: key '{key}' must be {message}"):
             config_from_mapping({"model": "m", "train_data": "d", "output_dir": "o", key: value}, "r.yaml")
-    with pytest.raises(ConfigError, match="key 'image_resize' is 'pil' but neither min_pixels nor max_pixels"):
-        config_from_mapping({"model": "m", "train_data": "d", "output_dir": "o", "image_resize": "pil"}, "r.yaml")
+    with pytest.raises(ConfigError, match="key 'image_resize' is 'release' but neither min_pixels nor max_pixels"):
+        config_from_mapping({"model": "m", "train_data": "d", "output_dir": "o", "image_resize": "release"}, "r.yaml")
 
 
 def test_negate_advantages_flips_every_advantage(make) -> None:
@@ -145,8 +145,8 @@ def test_negate_advantages_flips_every_advantage(make) -> None:
 # ---- images -------------------------------------------------------------------------------------
 
 
-def test_pil_resize_by_hand() -> None:
-    from finebench.training.tapo.data import release_pixel_resize
+def test_release_resize_by_hand() -> None:
+    from finebench.training.images import scale_into_bounds as release_pixel_resize
 
     big = Image.new("RGB", (1000, 750))
     # factor sqrt(200000 / 750000) = 0.5164: sides int(516.4) = 516 and int(387.3) = 387
@@ -174,22 +174,27 @@ COMMON_SIZES = ((640, 480), (800, 600), (1024, 768), (1280, 720), (1920, 1080), 
                 (375, 500), (300, 200), (224, 224), (256, 256), (512, 512), (1600, 1200), (2048, 1536), (333, 500))
 
 
-def test_pil_resize_gives_the_release_token_grid(make, tmp_path: Path) -> None:
-    from finebench.training.tapo.data import release_pixel_resize
+def test_release_resize_gives_the_release_token_grid(make, tmp_path: Path) -> None:
+    from finebench.training.images import release_rl_image
 
     low, high = 200704, 1003520  # the release's bounds (256 and 1280 x 28 x 28)
-    trainer = make(image_resize="pil", min_pixels=low, max_pixels=high, dynamic_sampling=False)
+    trainer = make(image_resize="release", min_pixels=low, max_pixels=high, dynamic_sampling=False)
     processor = trainer.processing_class.image_processor
+    own = (processor.size["shortest_edge"], processor.size["longest_edge"])  # the release leaves them alone
+    assert own != (low, high)
     differing = 0
     for width, height in COMMON_SIZES:
         path = tmp_path / f"{width}x{height}.png"
         Image.new("RGB", (width, height), (90, 120, 30)).save(path)
-        loaded = trainer._load_image(str(path))
-        release = release_pixel_resize(Image.new("RGB", (width, height)), low, high)
-        assert loaded.size == release.size
-        grid = processor(images=[loaded], return_tensors="pt")["image_grid_thw"][0].tolist()
-        assert tuple(grid[1:]) == qwen_grid(*release.size, low, high)
-        differing += qwen_grid(width, height, low, high) != qwen_grid(*release.size, low, high)
+        for role, passes in (("anchor", 1), ("negative", 2)):
+            loaded = trainer._load_image(str(path), role)
+            release = Image.new("RGB", (width, height))
+            for _ in range(passes):
+                release = release_rl_image(release, low, high)
+            assert loaded.size == release.size
+            grid = processor(images=[loaded], return_tensors="pt")["image_grid_thw"][0].tolist()
+            assert tuple(grid[1:]) == qwen_grid(*release.size, *own)
+        differing += qwen_grid(width, height, low, high) != qwen_grid(*release.size, *own)
     assert differing >= 5  # the resize matters: many common sizes get another grid than the processor's
 
 

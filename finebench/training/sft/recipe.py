@@ -20,6 +20,7 @@ from finebench.data.formats import (
 )
 from finebench.tasks.config import read_yaml_mapping, yaml_float
 from finebench.training import preflight
+from finebench.training.images import IMAGE_MODES
 from finebench.util.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -73,6 +74,10 @@ class SFTRecipe:
     max_length: int = 4096
     image_max_pixels: int = 768 * 768
     image_min_pixels: int = 32 * 32
+    image_resize: str = "processor"
+    """How images meet the pixel bounds (``finebench.training.images``): ``processor`` (RGB first,
+    then scaled to land inside the bounds; the processor refuses extreme aspect ratios) or
+    ``release`` (LLaMA-Factory's Qwen2-VL rules, as the released stage-1 run)."""
 
     deepspeed: str | None = None
     """A DeepSpeed JSON (``training/ds_zero3.json``) when launched with torchrun; leave empty when
@@ -175,6 +180,7 @@ def _check_values(recipe: SFTRecipe, where: Any) -> None:
         "dtype": DTYPES,
         "optimizer": preflight.OPTIMIZERS,
         "save_strategy": SAVE_STRATEGIES,
+        "image_resize": IMAGE_MODES,
     }
     for key, allowed in choices.items():
         if getattr(recipe, key) not in allowed:

@@ -22,10 +22,9 @@ users expect. torch, transformers and TRL are imported only inside the functions
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from finebench.adapters.checkpoints import BUILTIN_PREFIX
 from finebench.data.formats import (
@@ -38,12 +37,9 @@ from finebench.data.formats import (
 )
 from finebench.training import preflight
 from finebench.training.evaluation_callback import attach_evaluation, eval_settings
+from finebench.training.images import sft_image
 from finebench.training.sft.recipe import SFTRecipe, gradient_accumulation_steps
 from finebench.util.errors import ConfigError
-from finebench.util.imaging import load_rgb
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
 
 REPORT_FILE = "finebench_sft.json"
 
@@ -61,21 +57,6 @@ class SFTResult:
 # ---- data ----------------------------------------------------------------------------------------
 
 
-def fit_pixels(image: Image, min_pixels: int, max_pixels: int) -> Image:
-    """Scale ``image`` (aspect kept) into [min_pixels, max_pixels], as the released training did
-    before the processor; the processor's own bounds then apply on top."""
-    from PIL import Image as PILImage
-
-    area = image.width * image.height
-    if min_pixels <= area <= max_pixels:
-        return image
-    growing = area < min_pixels
-    scale = math.sqrt((min_pixels if growing else max_pixels) / area)
-    rounding = math.ceil if growing else math.floor  # so the result lands inside the bounds
-    size = (max(1, rounding(image.width * scale)), max(1, rounding(image.height * scale)))
-    return image.resize(size, PILImage.Resampling.BICUBIC)
-
-
 @dataclass
 class SFTExamples:
     """The training samples as TRL's vision collator takes them; images are decoded lazily, per
@@ -85,6 +66,7 @@ class SFTExamples:
     image_root: Path | None
     min_pixels: int
     max_pixels: int
+    image_resize: str = "processor"
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -92,7 +74,7 @@ class SFTExamples:
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.samples[index]
         images = [
-            fit_pixels(load_rgb(resolve_image(p, self.image_root)), self.min_pixels, self.max_pixels)
+            sft_image(resolve_image(p, self.image_root), self.image_resize, self.min_pixels, self.max_pixels)
             for p in sample.images
         ]
         return {"messages": sample.chat_messages(), "images": images}
@@ -243,7 +225,7 @@ def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
         raise ConfigError(f"the recipe's training arguments are not valid here: {exc}") from exc
     model, processor = load_model_and_processor(recipe)
     image_root = Path(recipe.image_root) if recipe.image_root else None
-    examples = SFTExamples(samples, image_root, recipe.image_min_pixels, recipe.image_max_pixels)
+    examples = SFTExamples(samples, image_root, recipe.image_min_pixels, recipe.image_max_pixels, recipe.image_resize)
     return SFTTrainer(
         model=model,
         args=args,

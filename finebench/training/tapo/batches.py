@@ -113,9 +113,9 @@ class Round:
     rewards: torch.Tensor
     """(rows, reward functions) of this device."""
     informative: list[bool]
-    """Per group of this device: do its rollouts' rewards differ?"""
+    """Per group of this device: does dynamic sampling keep it?"""
     informative_per_device: list[int]
-    """Informative groups of every device, known everywhere because TRL gathers the rewards."""
+    """Kept groups of every device, known everywhere because TRL gathers the rewards."""
 
     def only(self, groups: Sequence[int], group_size: int, pad_token_id: int) -> Round:
         """This round reduced to ``groups`` (so dropped rollouts do not stay in memory)."""

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from finebench.tasks.config import read_yaml_mapping, yaml_float
+from finebench.training.images import IMAGE_MODES
 from finebench.training.preflight import OPTIMIZERS, recipe_source
 from finebench.util.errors import ConfigError
 from finebench.util.suggest import unknown_name_error
@@ -34,8 +35,9 @@ each problem after a blank line."""
 CONDITIONINGS = ("own", "anchor")
 DYNAMIC_SAMPLING_KEYS = ("accuracy", "reward")
 DTYPES = ("float32", "bfloat16", "float16")
-IMAGE_RESIZES = ("processor", "pil")
+GROUP_COUNTS = ("device", "global")
 NEGATIVE_POLICIES = ("current", "old")
+REFILL_ORDERS = ("random", "sequential")
 TOKEN_MEANS = ("window", "micro_batch")
 VLLM_MODES = ("colocate", "server")
 REQUIRED = ("model", "train_data", "output_dir")
@@ -70,9 +72,10 @@ class TapoConfig:
     min_pixels: int | None = None
     max_pixels: int | None = None
     image_resize: str = "processor"
-    """How images meet the pixel bounds: ``processor`` (the processor's own resize to its bounds)
-    or ``pil`` (the release: each image is first scaled with PIL into [min_pixels, max_pixels],
-    sides truncated to integers, then handed to the processor)."""
+    """How images meet the pixel bounds (``finebench.training.images``): ``processor`` (RGB, then
+    the processor's own resize to the recipe's bounds) or ``release`` (the released RL dataset's
+    PIL resize into [min_pixels, max_pixels] with truncated sides, before the RGB conversion,
+    twice for the positive and negative images; the processor keeps the checkpoint's bounds)."""
     format_prompt: str = DEFAULT_FORMAT_PROMPT
 
     # ---- intra-class augmentation ----------------------------------------------------------------
@@ -98,6 +101,9 @@ class TapoConfig:
     scores are constants, so it needs ``neg_grad: false``)."""
     kl_log_ratio_clamp: float = 20.0
     kl_max: float = 10.0
+    kl_float32: bool = False
+    """Compute the inter-class KL in float32 whatever the log-probs' dtype (the release casts
+    first); false keeps their dtype (bfloat16 when the forward returns it)."""
 
     # ---- DAPO ------------------------------------------------------------------------------------
     epsilon_low: float = 0.2
@@ -116,7 +122,26 @@ class TapoConfig:
     """Groups are dropped when this is equal for all rollouts: ``accuracy`` (the paper's Eq. 4
     constraint 0 < #correct < n1 + n2, and the released run's ``filter_key=accuracy``) or
     ``reward`` (the weighted reward, so groups that differ only in format are kept)."""
-    max_resample_rounds: int = 20
+    filter_low: float | None = None
+    filter_high: float | None = None
+    """With both set, a group is kept iff filter_low < mean(key) < filter_high (the release's
+    rule: 0.01 and 0.99); unset, iff the key's values are not all equal (Eq. 4). The two differ
+    from groups of 100 rollouts on (1 right of 100 has mean 0.01)."""
+    keep_all_when_none_kept: bool = False
+    """When a block of refill prompts (see ``refill_prompts``) keeps no group, keep all of its
+    groups (the release); false: drop them."""
+    max_resample_rounds: int | None = 20
+    """Refill rounds before the batch is topped up with dropped groups; null: no limit (the
+    release: it samples until the batch is full, however long that takes)."""
+    refill_prompts: int | None = None
+    """Prompts (over all devices) of one refill round, and the block the keep-all rule applies
+    to; null: as many as the generation batch (the release: 64, its dataloader batch)."""
+    refill_order: str = "random"
+    """``random`` (refill prompts drawn at random) or ``sequential`` (the next batch of one seeded
+    shuffled dataloader pass, as the release takes its next dataloader batches)."""
+    group_count: str = "device"
+    """When refilling stops: every ``device`` has its share of kept groups, or the kept groups of
+    all devices together (``global``, the release's count) make up the batch."""
     advantage_eps: float = 1e-6
 
     negate_advantages: bool = False
@@ -151,6 +176,9 @@ class TapoConfig:
     top_p: float = 0.99
     max_completion_length: int = 2048
     use_vllm: bool = False
+    vllm_importance_sampling: bool = True
+    """With vLLM, scale the surrogate by TRL's truncated importance-sampling ratio between the
+    trainer's and vLLM's log-probs; the release has no such correction (false)."""
     vllm_mode: str = "colocate"
     vllm_gpu_memory_utilization: float = 0.6
     vllm_tensor_parallel_size: int = 1
@@ -239,7 +267,9 @@ def _check_values(config: TapoConfig, source: str) -> None:
     _check_choice(source, "dynamic_sampling_key", config.dynamic_sampling_key, DYNAMIC_SAMPLING_KEYS)
     _check_choice(source, "dtype", config.dtype, DTYPES)
     _check_choice(source, "optimizer", config.optimizer, OPTIMIZERS)
-    _check_choice(source, "image_resize", config.image_resize, IMAGE_RESIZES)
+    _check_choice(source, "image_resize", config.image_resize, IMAGE_MODES)
+    _check_choice(source, "refill_order", config.refill_order, REFILL_ORDERS)
+    _check_choice(source, "group_count", config.group_count, GROUP_COUNTS)
     _check_choice(source, "negative_policy", config.negative_policy, NEGATIVE_POLICIES)
     _check_choice(source, "token_mean", config.token_mean, TOKEN_MEANS)
     _check_choice(source, "vllm_mode", config.vllm_mode, VLLM_MODES)
@@ -249,8 +279,15 @@ def _check_values(config: TapoConfig, source: str) -> None:
         raise ConfigError(f"{source}: a group needs at least 2 rollouts (n_anchor + n_positive)")
     for key in ("gamma", "eta_policy", "eta_negative", "accuracy_weight", "format_weight", "epsilon_low",
                 "epsilon_high", "max_resample_rounds", "kl_log_ratio_clamp", "kl_max"):
-        if getattr(config, key) < 0:
+        if getattr(config, key) is not None and getattr(config, key) < 0:
             raise ConfigError(f"{source}: key {key!r} must be >= 0")
+    if (config.filter_low is None) != (config.filter_high is None):
+        raise ConfigError(f"{source}: keys 'filter_low' and 'filter_high' go together (set both or neither)")
+    if config.filter_low is not None and not config.filter_low < config.filter_high:
+        raise ConfigError(f"{source}: key 'filter_low' ({config.filter_low}) must be below filter_high "
+                          f"({config.filter_high})")
+    if config.refill_prompts is not None and config.refill_prompts < 1:
+        raise ConfigError(f"{source}: key 'refill_prompts' must be a positive number of prompts")
     if config.dual_clip is not None and config.dual_clip <= 1.0:
         raise ConfigError(f"{source}: key 'dual_clip' must be greater than 1 (dual-clip PPO), got {config.dual_clip}")
     if config.ratio_log_clamp is not None and config.ratio_log_clamp <= 0:
@@ -260,8 +297,8 @@ def _check_values(config: TapoConfig, source: str) -> None:
             f"{source}: key 'negative_policy' is 'old', whose scores carry no gradient; set neg_grad: false "
             "(the release's setting) or negative_policy: current"
         )
-    if config.image_resize == "pil" and config.min_pixels is None and config.max_pixels is None:
-        raise ConfigError(f"{source}: key 'image_resize' is 'pil' but neither min_pixels nor max_pixels is set")
+    if config.image_resize == "release" and config.min_pixels is None and config.max_pixels is None:
+        raise ConfigError(f"{source}: key 'image_resize' is 'release' but neither min_pixels nor max_pixels is set")
     if not 0.0 <= config.warmup_ratio < 1.0:
         raise ConfigError(f"{source}: key 'warmup_ratio' must be in [0, 1)")
     if config.warmup_ratio and config.lr_scheduler_type == "constant":
@@ -358,6 +395,7 @@ def grpo_args(config: TapoConfig) -> dict[str, Any]:
         "top_p": config.top_p,
         "max_completion_length": config.max_completion_length,
         "use_vllm": config.use_vllm,
+        "vllm_importance_sampling_correction": config.vllm_importance_sampling,
         "vllm_mode": config.vllm_mode,
         "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization,
         "vllm_tensor_parallel_size": config.vllm_tensor_parallel_size,

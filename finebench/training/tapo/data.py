@@ -1,14 +1,12 @@
-"""Stage-2 data for TAPO: triplet samples as a TRL prompt dataset, the prompt messages, the images
-(the release's pixel resize as an option) and the processor."""
+"""Stage-2 data for TAPO: triplet samples as a TRL prompt dataset, the prompt messages and the
+processor (images: ``finebench.training.images``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from datasets import Dataset
-from PIL import Image
 from transformers import AutoProcessor, ProcessorMixin
 
 from finebench.adapters.hf import apply_pixel_bounds
@@ -17,18 +15,6 @@ from finebench.training.tapo.config import TapoConfig
 
 
 # ---- Stage-2 data -------------------------------------------------------------------------------
-def release_pixel_resize(image: Image.Image, min_pixels: int | None, max_pixels: int | None) -> Image.Image:
-    """The released TAPO's ``process_image``: shrink into ``max_pixels``, then grow to
-    ``min_pixels``, each by one PIL resize (default resampling, bicubic) to sides truncated to
-    integers, so an image can land a little under ``min_pixels``; the processor then applies its
-    own bounds on top. ``image_resize: pil`` uses it, because the token grid depends on it."""
-    for bound, too_far in ((max_pixels, lambda area, b: area > b), (min_pixels, lambda area, b: area < b)):
-        if bound is not None and too_far(image.width * image.height, bound):
-            factor = math.sqrt(bound / (image.width * image.height))
-            image = image.resize((int(image.width * factor), int(image.height * factor)))
-    return image
-
-
 def build_prompt(problem: str, format_prompt: str) -> list[dict[str, Any]]:
     """The user turn: the problem, a blank line, the format instruction (as the released jinja), with
     the image where the problem says ``<image>`` (at the start if it does not say)."""
@@ -56,7 +42,9 @@ def stage2_dataset(samples: Sequence[Stage2Sample], format_prompt: str) -> Datas
 
 
 def load_processor(config: TapoConfig) -> ProcessorMixin:
-    """The checkpoint's processor, left-padding (generation needs it) and with the recipe's pixel bounds."""
+    """The checkpoint's processor, left-padding (generation needs it), with the recipe's pixel
+    bounds in ``processor`` image mode (the release's processor kept the checkpoint's)."""
     processor = AutoProcessor.from_pretrained(config.model, padding_side="left", truncation_side="left")
-    apply_pixel_bounds(processor, config.min_pixels, config.max_pixels, where=f"TAPO recipe (model {config.model})")
+    if config.image_resize == "processor":  # release: PIL applies the bounds, the processor keeps its own
+        apply_pixel_bounds(processor, config.min_pixels, config.max_pixels, where=f"TAPO recipe (model {config.model})")
     return processor

@@ -85,6 +85,8 @@ class TapoWeights:
     without gradient (so its eta2 term is a constant); ``False`` reproduces that."""
     log_ratio_clamp: float = DEFAULT_LOG_RATIO_CLAMP
     kl_max: float = DEFAULT_KL_MAX
+    kl_float32: bool = False
+    """Compute the KL term in float32 (the release casts both log-probs first); False: in their dtype."""
 
     @property
     def needs_negative(self) -> bool:
@@ -184,7 +186,8 @@ def tapo_loss(
         return TapoTerms(loss, surrogate.detach(), -logps.detach(), None, None)
     if not weights.neg_grad:
         negative_logps = negative_logps.detach()
-    kl = inter_class_kl(logps, negative_logps, weights.log_ratio_clamp, weights.kl_max)
+    kl_inputs = (logps.float(), negative_logps.float()) if weights.kl_float32 else (logps, negative_logps)
+    kl = inter_class_kl(*kl_inputs, weights.log_ratio_clamp, weights.kl_max)
     loss = loss - weights.gamma * token_mean(kl, mask, normalizer)
     loss = loss + weights.eta_negative * token_mean(-negative_logps, mask, normalizer)
     return TapoTerms(loss, surrogate.detach(), -logps.detach(), kl.detach(), -negative_logps.detach())

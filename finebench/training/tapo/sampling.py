@@ -5,10 +5,13 @@ of the same sub-category and normalises their rewards as ONE group: rollouts on 
 judged against one baseline, which favours reasoning that holds for the class rather than for one
 image. Groups are laid out as consecutive rows: n1 anchor rollouts, then n2 positive ones.
 
-Dynamic sampling (DAPO) drops groups whose rollouts all scored the same (their advantages are all
-zero, so they only dilute the token mean) and samples more prompts to refill the batch. Random tiny
-models and easy prompts can produce such groups indefinitely, so refilling is bounded and the batch
-is topped up with dropped groups (zero advantage, counted in ``short``) when the rounds run out.
+Dynamic sampling (DAPO) drops groups whose rollouts all scored the same (their advantages are
+zero up to rounding, so they only dilute the token mean) and samples more prompts to refill the
+batch. Random tiny models and easy prompts can produce such groups indefinitely, so refilling is
+bounded by default and the batch is topped up with dropped groups (counted in ``short``) when the
+rounds run out. The release's variant (``within_bounds``, ``kept_groups``) keeps a group iff its
+mean accuracy lies strictly between two thresholds, keeps a whole block of prompts when the block
+keeps none, and refills without limit.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def identical_run_length(n_anchor: int, n_positive: int) -> int:
 def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-6) -> torch.Tensor:
     """(r - mean) / (std + eps) within consecutive groups; unbiased std, as the released DAPO code.
 
-    A group whose rewards are all equal gets zero advantages (not NaN)."""
+    A group whose rewards are all equal gets advantages near zero, never NaN; in float32 not
+    exactly zero when the mean is rounded (ten rollouts all at 0.1: -0.0074 each, as in the
+    release, whose arithmetic this is)."""
     grouped = rewards.view(-1, group_size)
     mean = grouped.mean(dim=1, keepdim=True)
     std = grouped.std(dim=1, keepdim=True) if group_size > 1 else torch.zeros_like(mean)
@@ -52,6 +57,29 @@ def informative_groups(values: torch.Tensor, group_size: int, tol: float = 1e-6)
     """One bool per group: True unless all its values are equal (within ``tol``)."""
     grouped = values.view(-1, group_size)
     return (grouped.max(dim=1).values - grouped.min(dim=1).values) > tol
+
+
+def within_bounds(values: torch.Tensor, group_size: int, low: float, high: float) -> torch.Tensor:
+    """One bool per group: low < mean < high (the release's ``filter_low``/``filter_high`` rule,
+    ray_trainer.py L646-651), the mean taken in float64 like numpy's."""
+    means = values.view(-1, group_size).double().mean(dim=1)
+    return (means > low) & (means < high)
+
+
+def kept_groups(flags_per_device: Sequence[Sequence[bool]], block: int | None, keep_all: bool) -> list[list[int]]:
+    """Per device, the groups of one generation round that dynamic sampling keeps.
+
+    Groups are ordered globally device by device. With ``keep_all``, every group of a block of
+    ``block`` consecutive groups (the whole round when None) in which the filter keeps none is
+    kept (the release keeps all groups of a dataloader batch that keeps none, L653-654)."""
+    per_device = len(flags_per_device[0])
+    keep = [bool(flag) for flags in flags_per_device for flag in flags]
+    if keep_all:
+        size = block or len(keep)
+        for start in range(0, len(keep), size):
+            if not any(keep[start : start + size]):
+                keep[start : start + size] = [True] * len(keep[start : start + size])
+    return [[g for g in range(per_device) if keep[d * per_device + g]] for d in range(len(flags_per_device))]
 
 
 @dataclass(frozen=True)
@@ -79,3 +107,23 @@ def select_groups(rounds: Sequence[Sequence[bool]], target: int) -> GroupSelecti
     chosen = informative[:target]
     filler = uninformative[: target - len(chosen)]
     return GroupSelection(picks=tuple(sorted(chosen + filler)), kept=len(chosen), short=len(filler))
+
+
+class PromptStream:
+    """Dataset indices in seeded shuffled passes, handed out in order: the release refills from
+    the next batches of its shuffled dataloader (a seeded RandomSampler), so a refill round takes
+    the next prompts of one stream shared by all devices, each device its own slice."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        if size < 1:
+            raise ValueError("PromptStream needs a non-empty dataset")
+        self.size, self.seed, self.passes = size, seed, 0
+        self.queue: list[int] = []
+
+    def take(self, count: int) -> list[int]:
+        while len(self.queue) < count:
+            generator = torch.Generator().manual_seed(self.seed + self.passes)
+            self.queue.extend(torch.randperm(self.size, generator=generator).tolist())
+            self.passes += 1
+        taken, self.queue = self.queue[:count], self.queue[count:]
+        return taken

@@ -9,7 +9,8 @@ One training step, per device:
 2. TRL generates and scores them; the group's rewards are normalised together (Eq. 1).
 3. Dynamic sampling: groups whose rollouts all scored the same are dropped and new prompts are
    generated (all devices run the same number of rounds, because generation is collective), at
-   most ``max_resample_rounds`` times; the batch is then topped up with dropped groups.
+   most ``max_resample_rounds`` times; the batch is then topped up with dropped groups. The
+   release's rule (thresholds, keep-all blocks, sequential refills, global count) is an option.
 4. With ``conditioning: anchor`` the prompt tensors are rebuilt on the anchor image; the prompt is
    also encoded with the negative image and kept per sample (``neg_*`` keys), so TRL's shuffling
    and splitting of the generation batch carries it along.
@@ -34,6 +35,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.trainer.utils import unsplit_pixel_values_by_grid
 
+from finebench.training.images import rl_image
 from finebench.training.optim import optimizer_cls_and_kwargs
 from finebench.training.rewards import accuracy_reward, format_reward
 from finebench.training.tapo.batches import (
@@ -46,20 +48,24 @@ from finebench.training.tapo.batches import (
     select_rollouts,
 )
 from finebench.training.tapo.config import TapoConfig
-from finebench.training.tapo.data import release_pixel_resize
 from finebench.training.tapo.loss import ClipSettings, TapoWeights, tapo_loss, token_normalizer
 from finebench.training.tapo.sampling import (
     ANCHOR,
+    PromptStream,
     conditioning_sources,
     group_advantages,
     identical_run_length,
     informative_groups,
+    kept_groups,
     refill_keep,
     select_groups,
+    within_bounds,
 )
-from finebench.util.imaging import load_rgb
 
 log = logging.getLogger("finebench")
+
+IMAGE_ROLES = {"image": "anchor", "image_positive": "positive", "image_negative": "negative"}
+"""Stage-2 row key -> the image's role in the triplet (the release prepares them differently)."""
 
 
 """Prompt-side tensors and their padding value (None: the tokenizer's pad id)."""
@@ -79,7 +85,7 @@ class TapoTrainer(GRPOTrainer):
         self.tapo = tapo
         self.weights = TapoWeights(
             gamma=tapo.gamma, eta_policy=tapo.eta_policy, eta_negative=tapo.eta_negative, neg_grad=tapo.neg_grad,
-            log_ratio_clamp=tapo.kl_log_ratio_clamp, kl_max=tapo.kl_max,
+            log_ratio_clamp=tapo.kl_log_ratio_clamp, kl_max=tapo.kl_max, kl_float32=tapo.kl_float32,
         )
         # GRPOTrainer does not forward Trainer's optimizer_cls_and_kwargs; create_optimizer reads it.
         self.optimizer_cls_and_kwargs = optimizer_cls_and_kwargs(tapo.optimizer, lr=args.learning_rate)
@@ -87,6 +93,7 @@ class TapoTrainer(GRPOTrainer):
         self._sources = conditioning_sources(tapo.n_anchor, tapo.n_positive)
         self._run_length = identical_run_length(tapo.n_anchor, tapo.n_positive)
         self._refill_rng = random.Random(f"tapo-refill:{args.seed}:{self.accelerator.process_index}")
+        self._prompt_stream = PromptStream(len(train_dataset), args.seed)
         self._last_rewards: torch.Tensor | None = None
         self._check_supported(args)
 
@@ -107,6 +114,13 @@ class TapoTrainer(GRPOTrainer):
             problems.append("MoE auxiliary losses and tools are not supported")
         if (args.per_device_train_batch_size * args.steps_per_generation) % self.tapo.group_size:
             problems.append("per_device_train_batch_size x steps_per_generation must be a multiple of the group size")
+        processes = self.accelerator.num_processes
+        if self.tapo.refill_prompts is not None and self.tapo.refill_prompts % processes:
+            problems.append(f"refill_prompts must be a multiple of the number of processes ({processes})")
+        refill = self.tapo.refill_prompts or args.generation_batch_size // self.tapo.group_size
+        if self.tapo.refill_order == "sequential" and refill > len(self.train_dataset):
+            problems.append(f"refill_order 'sequential' takes {refill} prompts a round but the data has "
+                            f"{len(self.train_dataset)}")
         if problems:
             raise ValueError("TapoTrainer: " + "; ".join(problems))
 
@@ -129,7 +143,7 @@ class TapoTrainer(GRPOTrainer):
             sample = inputs[start]
             if any(row["image"] != sample["image"] for row in inputs[start : start + group_size]):
                 raise RuntimeError("TapoTrainer: a generation batch is not made of whole groups")
-            images = {key: self._load_image(sample[key]) for key in ("image", "image_positive", "image_negative")}
+            images = {key: self._load_image(sample[key], role) for key, role in IMAGE_ROLES.items()}
             for source in self._sources:
                 rows.append({
                     "prompt": sample["prompt"],
@@ -140,11 +154,8 @@ class TapoTrainer(GRPOTrainer):
                 })
         return rows
 
-    def _load_image(self, path: str) -> Image.Image:
-        image = load_rgb(path)
-        if self.tapo.image_resize == "pil":
-            return release_pixel_resize(image, self.tapo.min_pixels, self.tapo.max_pixels)
-        return image
+    def _load_image(self, path: str, role: str) -> Image.Image:
+        return rl_image(path, self.tapo.image_resize, role, self.tapo.min_pixels, self.tapo.max_pixels)
 
     def _run_round(self, inputs: Sequence[dict[str, Any]]) -> Round:
         rows = self._rollout_rows(inputs)
@@ -153,11 +164,17 @@ class TapoTrainer(GRPOTrainer):
         if self._last_rewards is None:
             raise RuntimeError("TapoTrainer: TRL scored the rollouts without _calculate_rewards")
         group_size = len(self._sources)
-        flags = informative_groups(self._filter_values(self._last_rewards), group_size)
-        flags = flags.view(self.accelerator.num_processes, -1)
+        values = self._filter_values(self._last_rewards)
+        if self.tapo.filter_low is not None:
+            flags = within_bounds(values, group_size, self.tapo.filter_low, self.tapo.filter_high)
+        else:
+            flags = informative_groups(values, group_size)
+        kept = kept_groups(flags.view(self.accelerator.num_processes, -1).tolist(), self.tapo.refill_prompts,
+                           self.tapo.keep_all_when_none_kept)
         rank = self.accelerator.process_index
         local = self._last_rewards[rank * len(rows) : (rank + 1) * len(rows)]
-        return Round(rows, batch, local, flags[rank].tolist(), flags.sum(dim=1).tolist())
+        mine = set(kept[rank])
+        return Round(rows, batch, local, [g in mine for g in range(len(rows) // group_size)], [len(k) for k in kept])
 
     def _filter_values(self, rewards: torch.Tensor) -> torch.Tensor:
         if self.tapo.dynamic_sampling_key == "accuracy":
@@ -168,24 +185,41 @@ class TapoTrainer(GRPOTrainer):
         return (rewards * self.reward_weights.to(rewards.device).unsqueeze(0)).nansum(dim=1)
 
     def _refill_inputs(self, groups: int) -> list[dict[str, Any]]:
-        """``groups`` random training prompts, each repeated for one group (as the sampler does)."""
-        picks = [self._refill_rng.randrange(len(self.train_dataset)) for _ in range(groups)]
+        """``groups`` training prompts for this device, each repeated for one group (as the sampler
+        does): drawn at random, or this device's slice of the next batch of the seeded stream."""
+        if self.tapo.refill_order == "sequential":
+            rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+            picks = self._prompt_stream.take(groups * processes)[rank * groups : (rank + 1) * groups]
+        else:
+            picks = [self._refill_rng.randrange(len(self.train_dataset)) for _ in range(groups)]
         return [self.train_dataset[i] for i in picks for _ in self._sources]
 
-    def _dynamic_sampling(self, first: Round, target: int) -> tuple[list[Round], int, int]:
-        """Refill rounds until every device has ``target`` informative groups or the rounds run out.
+    def _enough(self, counts: Sequence[int], target: int) -> bool:
+        """Whether the kept groups fill the batch: on every device, or over all of them together."""
+        if self.tapo.group_count == "global":
+            return sum(counts) >= target * len(counts)
+        return min(counts) >= target
 
-        Returns the rounds (refills reduced to the informative groups this device still needs), the
-        number of uninformative groups generated on this device and the number of refill rounds.
+    def _dynamic_sampling(self, first: Round, target: int) -> tuple[list[Round], int, int]:
+        """Refill rounds until the kept groups fill the batch (``_enough``) or the rounds run out.
+
+        Returns the rounds (refills reduced to the kept groups this device still needs), the
+        number of dropped groups generated on this device and the number of refill rounds.
         Rewards are gathered over devices, so every device reaches the same decision without
-        another collective and runs the same number of (collective) generation rounds.
+        another collective and runs the same number of (collective) generation rounds. With
+        ``group_count: global`` a device whose own kept groups fall short tops its share up with
+        dropped ones (counted as short): rollouts are not moved between devices.
         """
         rounds, counts, extra = [first], list(first.informative_per_device), 0
         dropped = first.informative.count(False)
         rank = self.accelerator.process_index
-        while min(counts) < target and extra < self.tapo.max_resample_rounds:
+        limit = self.tapo.max_resample_rounds
+        per_round = len(first.informative)
+        if self.tapo.refill_prompts is not None:
+            per_round = self.tapo.refill_prompts // self.accelerator.num_processes
+        while not self._enough(counts, target) and (limit is None or extra < limit):
             extra += 1
-            fresh = self._run_round(self._refill_inputs(len(first.informative)))
+            fresh = self._run_round(self._refill_inputs(per_round))
             dropped += fresh.informative.count(False)
             keep = refill_keep(fresh.informative, target - counts[rank])
             counts = [c + n for c, n in zip(counts, fresh.informative_per_device, strict=True)]
