@@ -110,20 +110,25 @@ def select_groups(rounds: Sequence[Sequence[bool]], target: int) -> GroupSelecti
 
 
 class PromptStream:
-    """Dataset indices in seeded shuffled passes, handed out in order: the release refills from
-    the next batches of its shuffled dataloader (a seeded RandomSampler), so a refill round takes
-    the next prompts of one stream shared by all devices, each device its own slice."""
+    """Dataset indices in batches exactly as the release's training dataloader hands them out:
+    torch's ``RandomSampler`` on a generator seeded with ``seed`` and ``drop_last`` batches (a
+    batch never straddles two passes; the rest of a pass is skipped). A refill round takes the
+    next batch of this one stream, each device its own slice."""
 
     def __init__(self, size: int, seed: int) -> None:
+        from torch.utils.data import RandomSampler
+
         if size < 1:
             raise ValueError("PromptStream needs a non-empty dataset")
-        self.size, self.seed, self.passes = size, seed, 0
-        self.queue: list[int] = []
+        self.size = size
+        self.sampler = RandomSampler(range(size), generator=torch.Generator().manual_seed(seed))
+        self.indices = iter(self.sampler)
 
     def take(self, count: int) -> list[int]:
-        while len(self.queue) < count:
-            generator = torch.Generator().manual_seed(self.seed + self.passes)
-            self.queue.extend(torch.randperm(self.size, generator=generator).tolist())
-            self.passes += 1
-        taken, self.queue = self.queue[:count], self.queue[count:]
+        if count > self.size:
+            raise ValueError(f"a refill round of {count} prompts needs at least as many training samples ({self.size})")
+        taken = [index for _, index in zip(range(count), self.indices)]
+        if len(taken) < count:  # the pass ran out: drop the partial batch, start the next pass
+            self.indices = iter(self.sampler)
+            taken = [index for _, index in zip(range(count), self.indices)]
         return taken
