@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finebench.training.sft import load_recipe
-from finebench.training.tapo_config import load_tapo_config
+from finebench.training.sft.recipe import load_recipe
+from finebench.training.tapo.config import load_tapo_config
 
 TRAINING = Path(__file__).resolve().parents[1] / "training"
 PAIRS = (("sft.yaml", "sft-release.yaml"), ("tapo.yaml", "tapo-release.yaml"))

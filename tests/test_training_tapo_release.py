@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from finebench.training.tapo_config import config_from_mapping, grpo_args
-from finebench.training.tapo_loss import ClipSettings, TapoWeights, tapo_loss, token_normalizer
-from finebench.training.tapo_sampling import (
+from finebench.training.tapo.config import config_from_mapping, grpo_args
+from finebench.training.tapo.loss import ClipSettings, TapoWeights, tapo_loss, token_normalizer
+from finebench.training.tapo.sampling import (
     PromptStream,
     group_advantages,
     kept_groups,

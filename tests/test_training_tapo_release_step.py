@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from finebench.training.tapo import build_trainer
-from finebench.training.tapo_config import load_tapo_config
+from finebench.training.tapo.config import load_tapo_config
+from finebench.training.tapo.run import build_trainer
 from tests.test_training_tapo_release import release_micro_batch_loss
 from tests.test_training_tapo_trainer import groups_of, scripted_accuracy, zero_format
 
