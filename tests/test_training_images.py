@@ -179,3 +179,25 @@ def test_bad_modes_and_roles_are_refused(tmp_path: Path) -> None:
         sft_image(path, "pil", *SFT_BOUNDS)
     with pytest.raises(ValueError, match="role must be one of anchor, positive, negative"):
         rl_image(path, "release", "query", *RL_BOUNDS)
+
+
+def test_sft_examples_prepare_images_as_the_recipe_says(tmp_path: Path) -> None:
+    from finebench.data.formats import IMAGE_MARKER, Stage1Sample
+    from finebench.training.sft.recipe import recipe_from_mapping
+    from finebench.training.sft.trainer import SFTExamples
+
+    saved(tmp_path, "P", (5, 400))
+    sample = Stage1Sample(IMAGE_MARKER + "What bird?", "<think>x</think>\n\n<answer>a</answer>", ("P-5x400.png",))
+    release = SFTExamples([sample], tmp_path, *SFT_BOUNDS, image_resize="release")[0]["images"][0]
+    processor = SFTExamples([sample], tmp_path, *SFT_BOUNDS)[0]["images"][0]
+    with Image.open(tmp_path / "P-5x400.png") as original:
+        assert same(release, llamafactory_qwen2vl_preprocess(original, *SFT_BOUNDS))
+    assert (release.size, processor.size) == ((28, 400), (5, 400))  # the processor mode leaves it to the processor
+    recipe = recipe_from_mapping({"model": "m", "data_files": ["d.json"], "output_dir": "o", "image_resize": "release"},
+                                 {}, "r.yaml")
+    assert recipe.image_resize == "release"
+    from finebench.util.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="image_resize.*must be one of processor, release, got 'pil'"):
+        recipe_from_mapping({"model": "m", "data_files": ["d.json"], "output_dir": "o", "image_resize": "pil"},
+                            {}, "r.yaml")

@@ -235,3 +235,60 @@ def test_dynamic_sampling_filters_on_accuracy_by_default(make) -> None:
     trainer._generate_and_score_completions(groups_of(trainer, [0, 1]))
     metrics = trainer._metrics["train"]
     assert (metrics["tapo/kept_groups"], metrics["tapo/dropped_groups"]) == ([1.0], [1.0])
+
+
+# ---- the release's dynamic-sampling rule in the trainer ------------------------------------------
+
+
+RELEASE_SAMPLING = dict(filter_low=0.01, filter_high=0.99, keep_all_when_none_kept=True, max_resample_rounds=None,
+                        refill_prompts=2, refill_order="sequential", group_count="global")
+
+
+def recording_rounds(trainer) -> list[list[dict[str, Any]]]:
+    seen: list[list[dict[str, Any]]] = []
+    original = trainer._run_round
+    trainer._run_round = lambda inputs: seen.append(inputs) or original(inputs)
+    return seen
+
+
+def test_release_sampling_keeps_a_block_that_keeps_nothing_and_refills_in_stream_order(make) -> None:
+    from finebench.training.tapo.sampling import PromptStream
+
+    trainer = make(**RELEASE_SAMPLING)
+    # round 0: group 0 all wrong (dropped), group 1 mixed (kept) -> 1 of 2;
+    # refill (the stream's next 2 prompts): all right + all wrong -> the block keeps none, so both are kept
+    trainer.reward_funcs = [scripted_accuracy([[0, 0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0]]), zero_format]
+    seen = recording_rounds(trainer)
+    batch = trainer._generate_and_score_completions(groups_of(trainer, [0, 1]))
+    refill = PromptStream(len(trainer.train_dataset), trainer.args.seed).take(2)
+    assert [row["image"] for row in seen[1][::4]] == [trainer.train_dataset[i]["image"] for i in refill]
+    metrics = trainer._metrics["train"]
+    assert (metrics["tapo/kept_groups"], metrics["tapo/dropped_groups"], metrics["tapo/short_groups"]) == (
+        [2.0], [1.0], [0.0])
+    assert metrics["tapo/resample_rounds"] == [1]
+    advantages = batch["advantages"]
+    assert advantages[:4].abs().min() > 0.1  # round 0's mixed group first, then the kept all-right group
+    assert advantages[4:].abs().max() < 1e-3
+
+
+def test_release_sampling_refills_without_limit(make) -> None:
+    trainer = make(**{**RELEASE_SAMPLING, "keep_all_when_none_kept": False})
+    wrong, mixed = [0] * 8, [1, 0, 0, 0, 0, 1, 0, 0]
+    trainer.reward_funcs = [scripted_accuracy([wrong] * 22 + [mixed]), zero_format]  # beyond the default 20
+    batch = trainer._generate_and_score_completions(groups_of(trainer, [0, 1]))
+    metrics = trainer._metrics["train"]
+    assert metrics["tapo/resample_rounds"] == [22] and metrics["tapo/short_groups"] == [0.0]
+    assert batch["advantages"].abs().min() > 0.1
+
+
+def test_release_sampling_keys_are_checked() -> None:
+    base = {"model": "m", "train_data": "d", "output_dir": "o"}
+    with pytest.raises(ConfigError, match="keys 'filter_low' and 'filter_high' go together"):
+        config_from_mapping({**base, "filter_low": 0.01}, "r.yaml")
+    with pytest.raises(ConfigError, match=r"key 'filter_low' \(0.9\) must be below filter_high"):
+        config_from_mapping({**base, "filter_low": 0.9, "filter_high": 0.1}, "r.yaml")
+    for key, value, message in (("refill_order", "shuffled", "one of random, sequential"),
+                                ("group_count", "node", "one of device, global")):
+        with pytest.raises(ConfigError, match=f"r.yaml: key '{key}' must be {message}"):
+            config_from_mapping({**base, key: value}, "r.yaml")
+    assert config_from_mapping({**base, "max_resample_rounds": None}, "r.yaml").max_resample_rounds is None
