@@ -245,7 +245,7 @@ def test_refill_prompts_come_in_the_releases_dataloader_order() -> None:
     from torch.utils.data import DataLoader, RandomSampler
 
     data = list(range(50))
-    generator = torch.Generator().manual_seed(1)  # verl/trainer/data_loader.py L51-54, L62-70
+    generator = torch.Generator().manual_seed(1)  # verl/trainer/data_loader.py L51-54, L63-71
     loader = DataLoader(data, batch_size=8, sampler=RandomSampler(data, generator=generator), drop_last=True)
     release = [batch.tolist() for _ in range(3) for batch in loader]  # three epochs (StopIteration -> new iter)
     stream = PromptStream(50, seed=1)
