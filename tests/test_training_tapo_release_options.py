@@ -292,3 +292,16 @@ def test_release_sampling_keys_are_checked() -> None:
         with pytest.raises(ConfigError, match=f"r.yaml: key '{key}' must be {message}"):
             config_from_mapping({**base, key: value}, "r.yaml")
     assert config_from_mapping({**base, "max_resample_rounds": None}, "r.yaml").max_resample_rounds is None
+
+
+def test_group_count_decides_when_refilling_stops() -> None:
+    from types import SimpleNamespace
+
+    from finebench.training.tapo.trainer import TapoTrainer
+
+    def enough(count: str, counts: list[int]) -> bool:
+        return TapoTrainer._enough(SimpleNamespace(tapo=SimpleNamespace(group_count=count)), counts, 2)
+
+    # device 0 kept 3 groups, device 1 none; each needs 2
+    assert not enough("device", [3, 0]) and enough("global", [3, 1]) and not enough("global", [2, 1])
+    assert enough("device", [2, 2])
