@@ -1,12 +1,14 @@
 """One full TAPO step of the release preset (training/tapo-release.yaml) on the tiny Qwen2.5-VL:
-three micro-batches of 4 rollouts accumulated into one update, off-policy (the policy moved since
-the rollouts were generated, as for the release's second and third update per rollout batch),
-through TRL's own buffering, shuffling and splitting. The summed loss and the accumulated gradient
+three micro-batches of 4 rollouts accumulated into one update through Trainer.training_step,
+off-policy (the second update of a rollout batch, the policy moved since generation, as for the
+release's second and third update per rollout batch), after TRL's own buffering, shuffling and
+splitting. The summed loss and the accumulated gradient
 equal a reference computed with the release's arithmetic (dp_actor.py's per-micro-batch loss, see
 tests/test_training_tapo_release.py) on the same rollouts and log-probs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -42,26 +44,24 @@ def test_one_step_of_the_release_preset_equals_the_release_arithmetic(release_tr
     accuracy = [1, 0, 1, 0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0]  # every group mixed
     trainer.reward_funcs = [scripted_accuracy([accuracy]), zero_format]
     inputs = groups_of(trainer, [0, 1, 2, 3, 0, 1])  # 6 groups x 4 rollouts = 2 updates' worth
-    micro_batches = []
-    for step in range(ACCUMULATION):  # the first update's micro-batches, as Trainer's loop asks for them
-        trainer._step = step
-        micro_batches.append(trainer._prepare_inputs(inputs))
+    trainer._step = 0
+    trainer._prepare_inputs(inputs)  # generation: rollouts, old log-probs, negative scored once
+    micro_batches = trainer._buffered_inputs[ACCUMULATION:]  # the SECOND update's micro-batches
     assert all(m["completion_ids"].size(0) == 4 for m in micro_batches)
     assert all("neg_old_per_token_logps" in m and "old_per_token_logps" in m for m in micro_batches)
 
     params = [p for p in trainer.model.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # the policy has moved since generation
+    with torch.no_grad():  # the first update has moved the policy since generation
         for p in params:
             p.add_(0.3 * p.abs().mean() * torch.randn(p.shape, generator=generator))
 
+    # Trainer's own accumulation path: training_step takes the buffered micro-batches 3, 4, 5
     trainer.current_gradient_accumulation_steps = ACCUMULATION
     trainer.model.zero_grad()
-    ours = 0.0
-    for micro in micro_batches:
-        loss = trainer.compute_loss(trainer.model, micro)
-        loss.backward()
-        ours += loss.item()
+    trainer._step = ACCUMULATION
+    ours = sum(trainer.training_step(trainer.model, inputs, None).item() for _ in range(ACCUMULATION))
+    assert trainer._step == 2 * ACCUMULATION
     ours_grads = [p.grad.clone() for p in params]
 
     trainer.model.zero_grad()
@@ -88,3 +88,10 @@ def test_one_step_of_the_release_preset_equals_the_release_arithmetic(release_tr
     assert scale > 0
     assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-7)
     assert worst <= 1e-5 * scale
+
+    # control: the default recipe's token mean (over the accumulation window) is another loss
+    trainer.tapo = dataclasses.replace(trainer.tapo, token_mean="window")
+    with torch.no_grad():
+        window = sum(trainer.compute_loss(trainer.model, micro).item() for micro in micro_batches)
+    print(f"control, token_mean window: loss {window:.6f}")
+    assert abs(window - theirs) > 1e-3 * abs(theirs)
