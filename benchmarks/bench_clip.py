@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 from finebench.adapters.clip import ClipAdapter  # noqa: E402
 from finebench.adapters.factory import RuntimeOptions  # noqa: E402
 from finebench.adapters.instance import Request  # noqa: E402
-from finebench.models.cards import ModelCard  # noqa: E402
 from finebench.models.builtin import resolve_builtin
+from finebench.models.cards import ModelCard  # noqa: E402
 
 
 def main() -> None:

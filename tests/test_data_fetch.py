@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from finebench.data.fetch.run import run_fetch, select
 from finebench.data.check import check_stage1_images
-from finebench.data.fetch.options import CHUNK_SIZE, DOWNLOADS, MARKER, FetchError, FetchOptions, UnsafeArchiveError
-from finebench.data.fetch.extract import check_member, safe_extract
 from finebench.data.fetch.download import download
+from finebench.data.fetch.extract import check_member, safe_extract
 from finebench.data.fetch.fetch import fetch_dataset, fetch_items
+from finebench.data.fetch.options import CHUNK_SIZE, DOWNLOADS, MARKER, FetchError, FetchOptions, UnsafeArchiveError
+from finebench.data.fetch.run import run_fetch, select
 from finebench.data.fetch.sources import DATASETS, FINE_R1, STAGE1_FILE
 from finebench.data.formats import check_stage1, load_stage1
 from finebench.data.official import read_official

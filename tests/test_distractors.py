@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from finebench.data.distractors import mine_neighbours, rank_by_similarity, source_file
-from finebench.data.variant import build_benchmark
 from finebench.data.manifest import Manifest, build_items, release_questions
 from finebench.data.official import read_official
+from finebench.data.variant import build_benchmark
 from finebench.util.errors import FinebenchError
 from tests.test_official_readers import WRITERS, write_cub
 

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from finebench.data.manifest import (
+    FewShotShortfallWarning,
+    Manifest,
+    ManifestRecord,
+    build_items,
+    few_shot_shortfall,
+    release_questions,
+    sample_few_shot,
+    split_classes,
+)
 from finebench.data.variant import build_benchmark
-from finebench.data.manifest import FewShotShortfallWarning, Manifest, ManifestRecord, build_items, few_shot_shortfall, release_questions, sample_few_shot, split_classes
 from finebench.tasks.items import load_items, parse_item
 from finebench.util.errors import UnknownNameError
 

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from finebench.data.variant import build_benchmark
 from finebench.data.manifest import Manifest, release_questions
 from finebench.data.official import READERS, RELEASE_PREFIX, aircraft, cub, dogs, flowers, pets, read_official
+from finebench.data.variant import build_benchmark
 from finebench.tasks.items import load_items
 from finebench.util.errors import DataLayoutError, UnknownNameError
 

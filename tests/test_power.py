@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from finebench.cli import app
-from finebench.util.errors import FinebenchError
 from finebench.leaderboard.power import (
     detectable_effect,
     independent_discordance,
@@ -21,6 +20,7 @@ from finebench.leaderboard.power import (
     power_at,
     z,
 )
+from finebench.util.errors import FinebenchError
 
 
 def simulated_power(rng: np.random.Generator, q_a: np.ndarray, q_b: np.ndarray, n: int, alpha: float, sims: int = 4000) -> float:

@@ -14,10 +14,10 @@ from PIL import Image
 
 from finebench.data.formats import BadSampleWarning, DataFormatError, load_stage2
 from finebench.data.manifest import Manifest
+from finebench.embeddings.classes import class_vectors_from_images, class_vectors_from_names, most_similar_other
 from finebench.embeddings.images import EmbeddingCache, HFImageEmbedder, OpenClipEmbedder, embed_files
 from finebench.embeddings.text import l2_normalise
 from finebench.training.fewshot import TrainingSet, build_training_set
-from finebench.embeddings.classes import class_vectors_from_images, class_vectors_from_names, most_similar_other
 from finebench.training.triplets import IMAGES_DIR, build_triplets, resized_copy
 from finebench.util.errors import FinebenchError
 

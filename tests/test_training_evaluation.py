@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from finebench.util.errors import ConfigError
-from finebench.training.evaluation_callback import EvalSettings, eval_settings, evaluate_weights, flat_scores, read_curve
+from finebench.training.evaluation_callback import (
+    EvalSettings,
+    eval_settings,
+    evaluate_weights,
+    flat_scores,
+    read_curve,
+)
 from finebench.training.sft.recipe import load_recipe
 from finebench.training.tapo.config import load_tapo_config
+from finebench.util.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,9 +80,9 @@ def test_evaluate_weights_runs_the_evaluator_and_restores_the_model(synth_root, 
     assert len((folder / "samples_synth_closed_seen.jsonl").read_text().splitlines()) == 6  # synth tasks: one trial
     assert flat_scores(results)["eval_synth_closed_seen/accuracy"] == results["results"]["synth_closed_seen"]["accuracy"]
     # the same seeded items as `finebench run --limit 6` picks
-    from finebench.tasks.items import load_items
     from finebench.evaluation.plan import select_items
     from finebench.tasks.index import TaskIndex
+    from finebench.tasks.items import load_items
 
     task = TaskIndex().load("synth_closed_seen")
     items = select_items(load_items(synth_root / task.source), 6, task.seed)

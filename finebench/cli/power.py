@@ -40,8 +40,8 @@ def power_command(tasks: str, effect: float, *, baselines: list[Path], alpha: fl
 
     from finebench.leaderboard.power import check_levels, measured_discordance, plan_task
     from finebench.leaderboard.samples import load_doc_scores
-    from finebench.util.resources import default_data_root
     from finebench.tasks.index import TaskIndex
+    from finebench.util.resources import default_data_root
 
     check_levels(alpha, power)
     if len(baselines) > 2:
@@ -95,8 +95,8 @@ def power_cli(
 ) -> None:
     """Items needed for a paired (McNemar) comparison to detect EFFECT, and the smallest effect
     detectable with the items each task has. Formula and assumptions: finebench.leaderboard.power."""
-    from finebench.util.fsutil import atomic_write_json
     from finebench.leaderboard.power import format_plan
+    from finebench.util.fsutil import atomic_write_json
 
     rows = power_command(tasks, effect, baselines=baseline or [], alpha=alpha, power=power, accuracy=accuracy,
                          data_root=data_root, metric=metric)

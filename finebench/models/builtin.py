@@ -16,9 +16,11 @@ from finebench.util.resources import default_data_root
 from finebench.util.suggest import unknown_name_error
 
 BUILDER_VERSION = 1
+"""Bump whenever the output of the builder changes, so cached builds are rebuilt."""
 
 
 BUILD_MARKER = "finebench_build.json"
+"""Written last into a build; its presence (with matching version and seed) means complete."""
 
 
 def _is_complete(directory: Path, builder: str, seed: int) -> bool:
@@ -71,6 +73,7 @@ def build_tiny_clip(dest: Path, seed: int = 0) -> Path:
 
 
 BUILTIN_MODELS: dict[str, Callable[[Path], Path]] = {"tiny-qwen2.5-vl": build_tiny_qwen25vl, "tiny-clip": build_tiny_clip}
+"""Models finebench can build offline, addressed in model cards as ``builtin:NAME``."""
 
 
 def resolve_builtin(name: str, cache_root: Path | None = None) -> Path:

@@ -23,9 +23,6 @@ from finebench.models.corpus import corpus
 if TYPE_CHECKING:  # transformers is imported only when a model is actually built
     from transformers import PreTrainedTokenizerBase
 
-"""Bump whenever the output of the builder changes, so cached builds are rebuilt."""
-
-"""Written last into a build; its presence (with matching version and seed) means complete."""
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -204,6 +201,3 @@ def save_processor(directory: Path, tokenizer: PreTrainedTokenizerBase, min_pixe
         chat_template=CHAT_TEMPLATE,
     )
     processor.save_pretrained(directory)
-
-
-"""Models finebench can build offline, addressed in model cards as ``builtin:NAME``."""

@@ -58,10 +58,10 @@ def eval_settings(recipe: EvalRecipe, where: str) -> EvalSettings | None:
     present, metrics valid); None when ``eval_tasks`` is empty. Errors name ``where`` and the key."""
     if not recipe.eval_tasks:
         return None
-    from finebench.util.resources import default_data_root
     from finebench.evaluation.plan import item_file
     from finebench.scoring import parse_metrics
     from finebench.tasks.index import TaskIndex
+    from finebench.util.resources import default_data_root
 
     if recipe.eval_steps < 1:
         raise ConfigError(f"{where}: key 'eval_steps' must be a positive number of steps, got {recipe.eval_steps}")
@@ -107,9 +107,9 @@ def evaluate_weights(model: Any, processor: Any, settings: EvalSettings, step: i
     """Run the evaluator on ``model`` as it is now; the model's training state, its KV-cache
     setting and the tokenizer's padding side are restored afterwards."""
     from finebench.adapters.hf import HFAdapter
-    from finebench.models.cards import ModelCard
     from finebench.evaluation.config import RunConfig
     from finebench.evaluation.evaluator import Evaluator
+    from finebench.models.cards import ModelCard
 
     out = step_folder(settings.output_dir, step)
     config = RunConfig(tasks=settings.tasks, data_root=settings.data_root, output_path=out, limit=settings.limit,

@@ -37,11 +37,6 @@ from finebench.data.fetch.place import (
 )
 from finebench.data.fetch.sources import Archive, DatasetSource, ItemSource, ReleaseFile
 
-"""Written into every folder a fetch places; a re-fetch replaces only folders holding it."""
-"""The download cache, inside the data root (same filesystem, so placing is a rename)."""
-"""Bytes per write; an interrupted transfer loses at most its last chunk."""
-
-
 # ---- a dataset -----------------------------------------------------------------------------------
 
 

@@ -10,15 +10,18 @@ from pathlib import Path
 from finebench.util.errors import FinebenchError
 
 MARKER = ".finebench-fetch.json"
+"""Written into every folder a fetch places; a re-fetch replaces only folders holding it."""
 
 
 DOWNLOADS = ".downloads"
+"""The download cache, inside the data root (same filesystem, so placing is a rename)."""
 
 
 RETRIES = 3
 
 
 CHUNK_SIZE = 1 << 16
+"""Bytes per write; an interrupted transfer loses at most its last chunk."""
 
 
 class FetchError(FinebenchError):

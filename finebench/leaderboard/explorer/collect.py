@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finebench.util.errors import FinebenchError
 from finebench.leaderboard.samples import read_samples, samples_path
 from finebench.tasks.items import iter_items
+from finebench.util.errors import FinebenchError
 
 PRIMARY_METRICS = ("accuracy", "inclusion", "ss_relative")
 MAX_OPTIONS = 20

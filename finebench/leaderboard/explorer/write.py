@@ -20,10 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from finebench.util.errors import FinebenchError
-from finebench.util.fsutil import atomic_write_text
 from finebench.leaderboard.explorer.collect import Run, load_run, questions
 from finebench.leaderboard.explorer.thumbs import ThumbReport, make_thumbnails
+from finebench.util.errors import FinebenchError
+from finebench.util.fsutil import atomic_write_text
 
 CHUNK_SIZE = 64
 ASSETS = ("index.html", "explorer.js", "explorer.css")

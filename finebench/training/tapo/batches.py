@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from trl.trainer.utils import pad, split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
 LEFT_PADDED = {"prompt_ids": None, "prompt_mask": 0}
+"""Prompt-side tensors and their padding value (None: the tokenizer's pad id)."""
 
 
 RIGHT_PADDED = {
@@ -24,9 +25,11 @@ RIGHT_PADDED = {
     "ref_per_token_logps": 0.0,
     "tool_mask": 1,
 }
+"""Completion-side tensors and their padding value, as TRL pads them."""
 
 
 SPANNING = ("mm_token_type_ids", "token_type_ids")
+"""Per-token tensors over prompt + completion: the prompt part is left-, the rest right-padded."""
 
 
 PER_SAMPLE_LISTS = ("pixel_values", "image_grid_thw", "num_images")
@@ -102,6 +105,7 @@ FORWARD_KEYS = (
     "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles",
     "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
 )
+"""Keyword arguments of ``GRPOTrainer._get_per_token_logps_and_entropies`` that come from a batch."""
 
 
 @dataclass

@@ -17,7 +17,6 @@ from finebench.training.tapo.data import load_processor, stage2_dataset
 from finebench.training.tapo.trainer import TapoTrainer
 from finebench.util.fsutil import atomic_write_text
 
-
 REPORT_FILE = "finebench_tapo.json"
 """Written next to the checkpoint: the recipe, the log history and the dynamic-sampling counts."""
 

@@ -68,14 +68,6 @@ IMAGE_ROLES = {"image": "anchor", "image_positive": "positive", "image_negative"
 """Stage-2 row key -> the image's role in the triplet (the release prepares them differently)."""
 
 
-"""Prompt-side tensors and their padding value (None: the tokenizer's pad id)."""
-"""Completion-side tensors and their padding value, as TRL pads them."""
-"""Per-token tensors over prompt + completion: the prompt part is left-, the rest right-padded."""
-
-
-"""Keyword arguments of ``GRPOTrainer._get_per_token_logps_and_entropies`` that come from a batch."""
-
-
 class TapoTrainer(GRPOTrainer):
     """GRPOTrainer with TAPO's pooled intra-class groups, dynamic sampling and inter-class loss."""
 
