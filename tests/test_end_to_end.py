@@ -41,6 +41,7 @@ def test_the_readme_demo_runs_offline_end_to_end(home, tmp_path):
     results = json.loads((tmp_path / "finebench-out" / "demo" / "results.json").read_text())
     assert len(results["results"]) == 24
     assert results["model"]["name"] == "tiny-qwen2.5-vl"
+    assert {meta["generated"] for meta in results["tasks"].values()} == {"demo"}  # kept off the paper tables
     assert "fgvr" in results["groups"] and results["groups"]["fgvr"]["n_tasks"] == 24
     assert "ss_relative" in results["results"]["cub_open_seen"]
     samples = (tmp_path / "finebench-out" / "demo" / "samples_aircraft_open_unseen.jsonl").read_text().splitlines()

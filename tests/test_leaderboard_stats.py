@@ -18,6 +18,8 @@ from finebench.leaderboard.stats import (
     bootstrap_means,
     mcnemar_exact,
     paired_bootstrap_pvalue,
+    paired_difference,
+    paired_replicates,
     percentile_interval,
     resample_counts,
     task_rng,
@@ -77,7 +79,25 @@ def test_paired_bootstrap_pvalue():
     null_like = rng.normal(0.02, 0.05, 1000)  # observed 0.02 with a wide spread: not significant
     assert paired_bootstrap_pvalue(null_like, 0.02) > 0.5
     clear = rng.normal(0.2, 0.02, 1000)
-    assert paired_bootstrap_pvalue(clear, 0.2) == pytest.approx(1 / 1001)
+    assert paired_bootstrap_pvalue(clear, 0.2) == 0.0  # no replicate reaches 0
+    assert paired_bootstrap_pvalue(np.array([-1.0] * 30 + [1.0] * 970), 0.5) == pytest.approx(0.06)
+
+
+@pytest.mark.parametrize("n_resamples", [40, 41, 200, 999, 1000, 1001])
+def test_interval_excludes_zero_exactly_when_the_pvalue_is_below_005(n_resamples):
+    """`compare` once showed a 95% CI excluding 0 next to p = 0.054, unstarred: the interval and the
+    test must be one method. Differences near the boundary, where the two could disagree."""
+    rng = np.random.default_rng(n_resamples)
+    agreements = set()
+    for trial in range(300):
+        a = (rng.random(60) < 0.55).astype(float)
+        b = (rng.random(60) < 0.45).astype(float)
+        replicates = paired_replicates(a, b, n_resamples, task_rng(trial, "t"))
+        d = paired_difference(replicates, float(a.mean()), float(b.mean()), 60)
+        excludes = d.ci_low > 0 or d.ci_high < 0
+        assert excludes == d.significant, (trial, d)
+        agreements.add(excludes)
+    assert agreements == {True, False}  # both cases were exercised
 
 
 def test_doc_scores_average_trials_per_item():

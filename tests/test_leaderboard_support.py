@@ -80,6 +80,9 @@ def write_run(
     created: str = "2026-11-20T10:00:00+00:00",
     trials: int = 1,
     samples: bool = True,
+    generated: str | None = None,
+    display_name: str | None = None,
+    ss_encoder: str | None = None,
 ) -> Path:
     """A results directory. ``tasks``: task -> {metric: per-doc scores} or ready-made sample rows."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -95,15 +98,18 @@ def write_run(
             "dataset": dataset, "world": world, "split": split, "protocol": protocol, "option_order": option_order,
             "metrics": metrics, "n_items_total": n_items_total or results[task]["n"],
             "seeds": list(range(n_trials)), "source": f"fine-r1/eval/{dataset}_{split}.jsonl",
+            "generated": generated,
         }
         if samples:
             (directory / f"samples_{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     data = {
         "schema_version": SCHEMA_VERSION,
         "created": created,
-        "model": {"name": model, "adapter": "hf", "model": f"org/{model}", "family": family, "fingerprint": "f" * 16},
+        "model": {"name": model, "display_name": display_name, "adapter": "hf", "model": f"org/{model}", "family": family,
+                  "fingerprint": "f" * 16},
         "config": {"tasks": list(tasks), "protocol": None, "seed": None, "trials": None, "limit": None, "batch_size": 8,
-                   "metrics": None, "data_root": "/data", "ss_encoder": None, "request_order": "length", "option_order": None},
+                   "metrics": None, "data_root": "/data", "ss_encoder": ss_encoder, "request_order": "length",
+                   "option_order": None},
         "results": results,
         "groups": {},
         "tasks": metas,

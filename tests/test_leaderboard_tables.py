@@ -164,4 +164,4 @@ def test_other_datasets_get_their_own_tables_never_a_paper_column(tmp_path):
     assert "avg" not in open_.rows[0].values  # no unseen cell, no average
     assert closed.title == "synth: Closed-world accuracy (%)" and closed.id == "table1-fine-r1-release-synth"
     assert paper.title == "Table 1: Closed-world accuracy (%)"
-    assert markdown_table(closed)[0] == "| Models | synth<br>seen | synth<br>unseen | Avg.<br>overall |"
+    assert markdown_table(closed)[0] == "| Models | # | n | synth<br>seen | synth<br>unseen | Avg.<br>overall |"

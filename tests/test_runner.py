@@ -192,9 +192,32 @@ def test_contrastive_adapters_answer_closed_tasks_and_refuse_open_ones(data_root
         evaluate(data_root, tmp_path / "o", tasks=("cars_open_seen",), adapter=OptionScorer())
 
 
-def test_missing_item_file_names_the_import_command(tmp_path):
-    with pytest.raises(FinebenchError, match="import-fine-r1"):
+def test_missing_item_file_names_the_command_that_writes_it(tmp_path):
+    with pytest.raises(FinebenchError, match=r"`finebench data fetch fine-r1 --data-root .*import-fine-r1"):
         evaluate(tmp_path, tmp_path / "out", tasks=("cub_closed_seen",))
+    with pytest.raises(FinebenchError, match=r"synth_seen.jsonl not found; .*`finebench data synth --data-root ") as caught:
+        evaluate(tmp_path, tmp_path / "out", tasks=("synth_closed_seen",))
+    assert "import-fine-r1" not in str(caught.value)
+
+
+def test_results_flag_generated_items_and_record_the_display_name(data_root, tmp_path):
+    from dataclasses import replace
+
+    config = RunConfig(tasks=("cub_closed_seen",), data_root=data_root, output_path=tmp_path / "a")
+    results = Evaluator(config, ScriptedAdapter(), replace(CARD, display_name="my run")).run()
+    assert results["tasks"]["cub_closed_seen"]["generated"] == "demo"
+    assert results["model"]["display_name"] == "my run"
+    real = tmp_path / "real"
+    (real / "fine-r1" / "eval").mkdir(parents=True)
+    (real / "fine-r1" / "eval" / "bird_seen.jsonl").write_bytes((data_root / "fine-r1" / "eval" / "bird_seen.jsonl").read_bytes())
+    for path in (data_root / "bird_200").rglob("*.jpg"):
+        target = real / path.relative_to(data_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    config = RunConfig(tasks=("cub_closed_seen",), data_root=real, output_path=tmp_path / "b")
+    results = Evaluator(config, ScriptedAdapter(), CARD).run()
+    assert results["tasks"]["cub_closed_seen"]["generated"] is None  # same bytes, but no marker: not flagged
+    assert results["model"]["display_name"] is None
 
 
 def test_metric_subset_skips_the_encoder(data_root, tmp_path):

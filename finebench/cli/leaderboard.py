@@ -41,9 +41,13 @@ def leaderboard_command(
     plots: bool = True,
     html: bool = True,
     explorer: bool = False,
+    include_demo: bool = False,
+    summary: bool = False,
 ) -> list[Path]:
     """Build the leaderboard of the given results directories into ``out``; returns the files written.
-    With ``explorer``, ``out/explorer/`` is the per-sample explorer of the same runs, linked from index.html."""
+    With ``explorer``, ``out/explorer/`` is the per-sample explorer of the same runs, linked from index.html;
+    ``include_demo``: put runs on the demo's generated items in the paper's tables; ``summary``: print
+    each table's ranks and averages."""
     from finebench.leaderboard.build import build_leaderboard
     from finebench.leaderboard.export import write_exports
     from finebench.leaderboard.render_md import leaderboard_markdown
@@ -53,7 +57,12 @@ def leaderboard_command(
     if not results:
         raise FinebenchError("give at least one results directory or results.json")
     _check_bootstrap(resamples, seed, minimum=0)
-    board = build_leaderboard(results, all_cards(baselines), with_reported=reported, n_resamples=resamples, seed=seed)
+    board = build_leaderboard(results, all_cards(baselines), with_reported=reported, n_resamples=resamples, seed=seed,
+                              include_generated=include_demo)
+    if summary:
+        from finebench.leaderboard.render_md import summary_text
+
+        typer.echo(summary_text(board), nl=False)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = write_exports(board, out)
@@ -156,11 +165,13 @@ def leaderboard_cli(
     plots: Annotated[bool, typer.Option("--plots/--no-plots")] = True,
     html: Annotated[bool, typer.Option("--html/--no-html")] = True,
     explorer: Annotated[bool, typer.Option("--explorer/--no-explorer", help="Also build the per-sample explorer of the runs into OUT/explorer, linked from index.html.")] = False,
+    include_demo: Annotated[bool, typer.Option("--include-demo", help="Show runs on the offline demo's generated items in the paper's tables, labelled (demo).")] = False,
 ) -> None:
     """Paper-layout tables (Tables 1, 2, 6) with 95% bootstrap intervals, CSV/JSON, plots and index.html.
     --resamples 0 skips intervals."""
     written = leaderboard_command(results, out, baselines=baselines, reported=reported, resamples=resamples,
-                                  seed=seed, plots=plots, html=html, explorer=explorer)
+                                  seed=seed, plots=plots, html=html, explorer=explorer, include_demo=include_demo,
+                                  summary=True)
     typer.echo(f"leaderboard: {written[0]} ({len(written)} files in {out})")
 
 

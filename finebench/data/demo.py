@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finebench.util.fsutil import atomic_write_jsonl
+from finebench.util.generated import mark_generated
 
 RELEASE_ITEMS_DIR = "fine-r1/eval"
 
@@ -80,6 +81,7 @@ def demo_image(class_index: int, image_index: int, size: tuple[int, int] = (56, 
 def write_demo_data_root(root: Path, items_per_file: int = 2) -> Path:
     """Write the demo release under ``root`` (idempotent: existing files are overwritten the same)."""
     root = Path(root)
+    written = []
     for dataset in DEMO_DATASETS:
         half = len(dataset.classes) // 2
         for split, class_range in (("seen", range(half)), ("unseen", range(half, len(dataset.classes)))):
@@ -98,5 +100,7 @@ def write_demo_data_root(root: Path, items_per_file: int = 2) -> Path:
                     "options": [dataset.classes[gt]] + [dataset.classes[d] for d in distractors],
                     "ground_truth": dataset.classes[gt],
                 })
-            atomic_write_jsonl(root / RELEASE_ITEMS_DIR / f"{dataset.prefix}_{split}.jsonl", rows)
+            written.append(root / RELEASE_ITEMS_DIR / f"{dataset.prefix}_{split}.jsonl")
+            atomic_write_jsonl(written[-1], rows)
+    mark_generated("demo", written)  # runs on it are flagged in results.json and kept off the paper tables
     return root

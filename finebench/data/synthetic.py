@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from finebench.tasks.items import Item, item_to_row
 from finebench.util.fsutil import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
+from finebench.util.generated import mark_generated
 
 if TYPE_CHECKING:
     import numpy as np
@@ -326,6 +327,7 @@ def build_synthetic(data_root: Path, *, seed: int = 0, test_per_class: int = 4, 
     base = data_root / ROOT
     atomic_write_jsonl(base / "eval" / "synth_seen.jsonl", [item_to_row(i) for i in seen_items])
     atomic_write_jsonl(base / "eval" / "synth_unseen.jsonl", [item_to_row(i) for i in unseen_items])
+    mark_generated("synthetic", [base / "eval" / "synth_seen.jsonl", base / "eval" / "synth_unseen.jsonl"])
     atomic_write_jsonl(base / "synth_fewshot_train.jsonl",
                        [{"image_path": p, "class_name": name} for name, paths in train.items() for p in paths])
     atomic_write_json(base / "sft" / "synth-stage1.json", stage1)

@@ -44,6 +44,7 @@ from finebench.tasks.prompts import (
 )
 from finebench.util.errors import FinebenchError
 from finebench.util.fsutil import atomic_write_json, atomic_write_jsonl
+from finebench.util.generated import generated_kind
 
 log = logging.getLogger("finebench")
 
@@ -125,6 +126,7 @@ class Evaluator:
             "created": now_iso(),
             "model": {
                 "name": self.card.name,
+                "display_name": self.card.display_name or None,
                 "adapter": self.card.adapter,
                 "model": self.card.model,
                 "family": self.card.family,
@@ -189,6 +191,7 @@ class Evaluator:
             "n_items_total": len(all_items),
             "seeds": [seed + t for t in range(trials)],
             "source": task.source,
+            "generated": generated_kind(items_path, items_sha),
         }
         if errors:
             log.warning("%s: %d of %d samples failed (scored as wrong); see samples_%s.jsonl",

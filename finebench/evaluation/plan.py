@@ -72,11 +72,19 @@ def item_file(task: TaskConfig, data_root: Path) -> Path:
     """The task's item file under the data root; its absence names the command that fixes it."""
     path = Path(data_root) / task.source
     if not path.is_file():
-        raise FinebenchError(
-            f"task {task.name}: item file {path} not found; import the release with "
-            f"`finebench data import-fine-r1 SRC --data-root {data_root}`"
-        )
+        raise FinebenchError(f"task {task.name}: item file {path} not found; {missing_items_hint(task, data_root)}")
     return path
+
+
+def missing_items_hint(task: TaskConfig, data_root: Path) -> str:
+    """The command that writes a task's item file: the synthetic benchmark is generated, the
+    paper's items are fetched (or imported from a copy), anything else is a `data build` variant."""
+    if task.dataset == "synth":
+        return f"write the synthetic benchmark with `finebench data synth --data-root {data_root}`"
+    if task.source.startswith("fine-r1/"):
+        return (f"fetch the paper's items with `finebench data fetch fine-r1 --data-root {data_root}` "
+                f"(or copy a release's eval/ folder with `finebench data import-fine-r1 SRC --data-root {data_root}`)")
+    return f"build it with `finebench data build ... --out {Path(data_root) / Path(task.source).parent}`"
 
 
 def effective_metrics(task: TaskConfig, requested: Sequence[str] | None) -> tuple[str, ...]:

@@ -5,7 +5,7 @@
     {
       "schema_version": 1,
       "created": "2026-11-24T20:00:00+00:00",         # UTC, ISO 8601
-      "model": {"name", "adapter", "model", "family", "fingerprint"},
+      "model": {"name", "display_name", "adapter", "model", "family", "fingerprint"},  # display_name: --name or the card's
       "config": {"protocol", "seed", "trials", "limit", "batch_size", "metrics", "data_root", "ss_encoder"},
       "results": {                                   # one entry per finished task
         TASK: {
@@ -20,7 +20,8 @@
       },
       "groups": {GROUP: {METRIC: float, "n_tasks": int, "tasks": [TASK, ...]}},   # macro averages
       "tasks": {TASK: {"task_hash", "config_hash", "items_sha256", "version", "dataset", "world",
-                       "split", "protocol", "n_items_total", "seeds": [int, ...], "source"}},
+                       "split", "protocol", "n_items_total", "seeds": [int, ...], "source",
+                       "generated": "demo" | "synthetic" | null}},   # items finebench generated (finebench.util.generated)
       "environment": {"finebench", "python", "platform", "git_hash", "packages": {NAME: VERSION}},
       "general": {BENCHMARK: {"score": float, "unit": "%" | "score", "lmms_task", "metrics": {...},
                               "lmms_results": PATH, "limit"}}   # only after `run --general`

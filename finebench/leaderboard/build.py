@@ -35,12 +35,20 @@ class Leaderboard:
 
 
 def build_leaderboard(
-    paths: Sequence[Path], cards: Sequence[ModelCard], *, with_reported: bool, n_resamples: int, seed: int
+    paths: Sequence[Path], cards: Sequence[ModelCard], *, with_reported: bool, n_resamples: int, seed: int,
+    include_generated: bool = False,
 ) -> Leaderboard:
     runs = load_runs(paths)
     reported = reported_models(cards) if with_reported else []
-    tables = build_tables(runs, reported, display_names(cards))
+    tables = build_tables(runs, reported, display_names(cards), include_generated)
     notes = []
+    demo = [run for run in runs if any(t.generated == "demo" for t in run.tasks.values())]
+    if demo and not include_generated:
+        notes.append(
+            f"Left out of the paper's tables: {len(demo)} run(s) on the offline demo's generated items "
+            f"({', '.join(str(run.results_path) for run in demo)}); they check the harness, not a model. "
+            "`finebench leaderboard --include-demo` shows them, labelled (demo)."
+        )
     if n_resamples > 0:
         keys = score_keys(tables)
         scores = load_scores(keys)

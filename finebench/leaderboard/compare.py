@@ -42,6 +42,12 @@ class Comparison:
     a: Run
     b: Run
     results: tuple[PairedResult, ...]
+    n_resamples: int = 0
+
+
+def format_p(p: float, n_resamples: int) -> str:
+    """A bootstrap p of 0 only says no resample reached 0: shown as an upper bound."""
+    return f"<{1 / n_resamples:.4f}" if p == 0 and n_resamples else f"{p:.4f}"
 
 
 def shared_tasks(a: Run, b: Run) -> list[str]:
@@ -86,7 +92,7 @@ def compare_runs(a: Run, b: Run, n_resamples: int, seed: int, metrics: tuple[str
             mean_b = float(np.mean([p[2] for p in parts]))
             difference = paired_difference(replicates, mean_a, mean_b, sum(p[3] for p in parts))
             results.append(PairedResult("average", metric, difference, None))
-    return Comparison(a, b, tuple(results))
+    return Comparison(a, b, tuple(results), n_resamples)
 
 
 def format_comparison(comparison: Comparison) -> str:
@@ -105,7 +111,9 @@ def format_comparison(comparison: Comparison) -> str:
         marker = "*" if d.significant else ""
         lines.append(
             f"| {r.task} | {r.metric} | {d.n} | {d.mean_a * 100:.2f} | {d.mean_b * 100:.2f} | {d.delta * 100:+.2f} | "
-            f"[{d.ci_low * 100:+.2f}, {d.ci_high * 100:+.2f}] | {d.p_bootstrap:.4f} | {mcnemar} | {marker} |"
+            f"[{d.ci_low * 100:+.2f}, {d.ci_high * 100:+.2f}] | {format_p(d.p_bootstrap, comparison.n_resamples)} | "
+            f"{mcnemar} | {marker} |"
         )
-    lines += ["", "* significant at p < 0.05 (paired bootstrap); McNemar is exact (binomial) on 0/1 scores."]
+    lines += ["", "* significant at p < 0.05 (paired percentile bootstrap: the 95% CI excludes 0 exactly when p < 0.05); "
+              "McNemar is exact (binomial) on 0/1 scores and can disagree on small n."]
     return "\n".join(lines) + "\n"

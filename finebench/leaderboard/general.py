@@ -43,5 +43,5 @@ def general_rows(runs: Sequence[Run], tables: Sequence[Table], names: Mapping[st
     rows: dict[str, dict[str, float]] = {}
     for run in runs:
         if run.general:
-            rows.setdefault(run.model, {}).update(run.general)
-    return [GeneralRow(model, names.get(model, model), {**averages.get(model, {}), **values}) for model, values in rows.items()]
+            rows.setdefault(run.key, {}).update(run.general)
+    return [GeneralRow(key, names.get(key, key), {**averages.get(key, {}), **values}) for key, values in rows.items()]

@@ -8,7 +8,7 @@ from pathlib import Path
 import finebench
 from finebench.leaderboard.analysis import RunAnalysis
 from finebench.leaderboard.build import Leaderboard
-from finebench.leaderboard.collect import Setting
+from finebench.leaderboard.collect import Run, Setting
 from finebench.leaderboard.general import GeneralRow, general_columns
 from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
 from finebench.leaderboard.tables import DECIMALS, Row, Table
@@ -44,6 +44,40 @@ def setting_description(setting: Setting) -> str:
     return f"Protocol {setting.protocol}{f' ({protocol})' if protocol else ''}; {order}."
 
 
+def row_n(row: Row) -> str:
+    """Items scored per task behind a measured row: ``40``, or ``2-150`` when its tasks differ."""
+    counts = sorted({t.n for t in row.task_runs.values()})
+    if not counts:
+        return ""
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+RUN_CONFIG_HEADERS = ("run", "model", "items", "tasks", "protocol", "trials", "limit", "seed", "SS encoder",
+                      "strategy", "created", "results")
+
+
+def run_config_cells(run: Run) -> list[str]:
+    """One line of the runs table: how the numbers of this run were made."""
+    config = run.config
+
+    def shown(key: str, default: str = "default") -> str:
+        value = config.get(key)
+        return default if value is None else str(value)
+
+    counts = sorted({t.n for t in run.tasks.values()})
+    items = ", ".join(run.generated) if run.generated else "real"
+    n = "" if not counts else (str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}")
+    return [run.key, run.model, f"{items}, n={n}" if n else items, str(len(run.tasks)), shown("protocol"),
+            shown("trials"), shown("limit", "all"), shown("seed"), shown("ss_encoder", "none"),
+            shown("strategy", "direct"), run.created[:19], str(run.results_path)]
+
+
+def runs_markdown(runs: Sequence[Run]) -> list[str]:
+    lines = ["| " + " | ".join(RUN_CONFIG_HEADERS) + " |", "|" + " --- |" * len(RUN_CONFIG_HEADERS)]
+    lines += ["| " + " | ".join(escape(cell) for cell in run_config_cells(run)) + " |" for run in runs]
+    return lines
+
+
 def run_dates(table: Table, created: Mapping[Path, str]) -> str:
     dates = sorted({created[p][:10] for row in table.rows for p in row.sources if created.get(p)})
     if not dates:
@@ -70,12 +104,14 @@ def markdown_cell(row: Row, key: str) -> str:
 
 
 def markdown_table(table: Table) -> list[str]:
-    headers = ["Models"] + [f"{c.label}<br>{c.split or 'overall'}" for c in table.columns]
-    lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * len(table.columns)]
+    headers = ["Models", "#", "n"] + [f"{c.label}<br>{c.split or 'overall'}" for c in table.columns]
+    lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(table.columns) + 2)]
     for group, rows in table.groups():
-        lines.append(f"| **{group}** |" + " |" * len(table.columns))
+        lines.append(f"| **{group}** |" + " |" * (len(table.columns) + 2))
         for row in rows:
-            lines.append("| " + " | ".join([escape(row.label), *(markdown_cell(row, c.key) for c in table.columns)]) + " |")
+            rank = "" if row.rank is None else str(row.rank)
+            cells = [escape(row.label), rank, row_n(row), *(markdown_cell(row, c.key) for c in table.columns)]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -93,7 +129,10 @@ def legend(board: Leaderboard) -> str:
         )
     parts.append(
         f"`†`: scored on a `--limit` sample, not all items (not ranked). {MISSING}: not run. Rows marked (reported) are the "
-        "paper's numbers from the model cards in `baselines/`, not measured here, and are never marked."
+        "paper's numbers from the model cards in `baselines/`, not measured here, and are never marked. "
+        "`#`: rank by the overall average; `n`: items scored per task. `[SS: encoder]`: SS_relative from another "
+        "text encoder than the paper's SigLIP, not comparable with it (not ranked). `(demo)`: the offline demo's "
+        "generated items, shown only with `--include-demo`. The runs table at the end gives each run's settings."
     )
     return " ".join(parts)
 
@@ -128,9 +167,30 @@ def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
                   "Scores from lmms-eval (`finebench run --general ...`) next to the model's FGVR averages in the "
                   "paper setting. MME is a score out of 2800; the others are percentages.", "",
                   *general_markdown(board.general), ""]
+    lines += ["## Runs", "", *runs_markdown(board.runs), ""]
     if files:
         lines += ["## Files", "", *(f"- [{name}]({name})" for name in files), ""]
     return "\n".join(lines)
+
+
+def summary_text(board: Leaderboard) -> str:
+    """The terminal's view: per table, each measured row's rank, n and averages (the full tables
+    with intervals are in README.md and index.html)."""
+    lines = []
+    for table in board.tables:
+        rows = [r for r in table.rows if not r.reported]
+        if not rows:
+            continue
+        averages = sorted((c for c in table.columns if c.is_average), key=lambda c: c.split is not None)  # overall first
+        headers = ["#", "model", "n", *(f"avg {c.split or 'overall'}" for c in averages)]
+        body = [[str(r.rank or ""), r.label, row_n(r), *(number(r.values[c.key]) if c.key in r.values else MISSING
+                                                         for c in averages)] for r in rows]
+        widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+        lines.append(f"{table.title} ({table.setting.label})")
+        for line in [headers, *body]:
+            lines.append("  " + "  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    lines += [f"note: {note}" for note in board.notes]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def general_markdown(rows: Sequence[GeneralRow]) -> list[str]:

@@ -10,6 +10,9 @@ average that looks comparable to a complete one.
 
 Tasks of other datasets (the synthetic benchmark, your own ``data build`` variants) get tables of
 their own in the same layout, one per dataset, after the paper's: never a column in the paper's.
+Results on items finebench generated (the offline demo's random model on generated images) stay out
+of the paper's tables unless asked (``include_generated``), and are labelled "(demo)" when shown.
+SS_relative measured with another text encoder than the paper's is labelled with it and not ranked.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from finebench.leaderboard.collect import (
     PAPER_SETTING,
+    PAPER_SS_ENCODER,
     MixedResultsError,
     ReportedModel,
     Run,
@@ -130,6 +134,15 @@ class Row:
     partial_columns: frozenset[str] = frozenset()
     """Cells scored on a ``--limit`` sample, and averages over such cells: other items than the
     full runs', so shown flagged but never ranked against them."""
+    ss_encoder: str | None = None
+    """The text encoder of an SS_relative row when it is not the paper's (then never ranked)."""
+    rank: int | None = None
+    """Position by the overall average among ranked rows (1 = best; ties share a rank)."""
+
+    @property
+    def ranked(self) -> bool:
+        """Measured on the full items with the paper's scorer inputs: comparable with the others."""
+        return not self.reported and self.ss_encoder is None
 
     @property
     def sources(self) -> tuple[Path, ...]:
@@ -183,42 +196,57 @@ def partial_keys(task_runs: Mapping[str, TaskRun], columns: Sequence[Column] = C
     return frozenset(partial)
 
 
+def short_encoder(name: str) -> str:
+    """``google/siglip-base-patch16-256`` -> ``siglip-base-patch16-256``; a local folder -> its name."""
+    return Path(name.rstrip("/")).name or name
+
+
 def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names: Mapping[str, str],
-                  columns: Sequence[Column] = COLUMNS) -> list[Row]:
-    """One row per model name; several runs of a model (e.g. closed and open tasks run apart) merge,
-    but two results for the same cell, or one column from different task versions, are an error."""
+                  columns: Sequence[Column] = COLUMNS, include_generated: bool = True) -> list[Row]:
+    """One row per run key (display name, else model name); several runs of a model (e.g. closed
+    and open tasks run apart) merge, but two results for the same cell, or one column from different
+    task versions, are an error. ``include_generated=False`` leaves out results on generated items."""
     placed = task_keys(columns)
     cells: dict[str, dict[str, TaskRun]] = {}
-    families: dict[str, str] = {}
+    first_run: dict[str, Run] = {}
     first_in_column: dict[str, TaskRun] = {}
     for run in runs:
         for task_run in run.tasks.values():
             key = task_column_key(task_run.dataset, task_run.split)
             if task_run.setting != setting or task_run.world != spec.world or key not in placed:
                 continue
-            if spec.metric not in task_run.metrics:
+            if spec.metric not in task_run.metrics or (task_run.generated and not include_generated):
                 continue
             ensure_same_task(first_in_column.setdefault(key, task_run), task_run)
-            model_cells = cells.setdefault(run.model, {})
+            model_cells = cells.setdefault(run.key, {})
             if key in model_cells:
                 raise MixedResultsError(
-                    f"model {run.model!r} has two results for {task_run.task} ({setting.label}): "
-                    f"{model_cells[key].results_path} and {task_run.results_path}; give only one"
+                    f"model {run.key!r} has two results for {task_run.task} ({setting.label}): "
+                    f"{model_cells[key].results_path} and {task_run.results_path}; give only one, "
+                    "or tell them apart with `finebench run --name`"
                 )
             model_cells[key] = task_run
-            families.setdefault(run.model, run.family)
-    return [
-        Row(
-            key=model,
-            label=names.get(model, model),
-            family=families[model],
+            first_run.setdefault(run.key, run)
+    rows = []
+    for key, model_cells in cells.items():
+        run = first_run[key]
+        encoder = run.ss_encoder if spec.metric == "ss_relative" and run.ss_encoder != PAPER_SS_ENCODER else None
+        label = names.get(run.model, run.model) if run.display_name is None else run.display_name
+        if any(t.generated == "demo" for t in model_cells.values()):
+            label += " (demo)"
+        if encoder:
+            label += f" [SS: {short_encoder(encoder)}]"
+        rows.append(Row(
+            key=key,
+            label=label,
+            family=run.family,
             reported=False,
             values=with_averages({k: t.metrics[spec.metric] for k, t in model_cells.items()}, columns),
             task_runs=model_cells,
             partial_columns=partial_keys(model_cells, columns),
-        )
-        for model, model_cells in cells.items()
-    ]
+            ss_encoder=encoder,
+        ))
+    return rows
 
 
 def reported_rows(spec: TableSpec, reported: Sequence[ReportedModel]) -> list[Row]:
@@ -259,29 +287,40 @@ def rank_marks(values: Mapping[str, float]) -> dict[str, str]:
     return marks
 
 
+def competition_ranks(values: Mapping[str, float]) -> dict[str, int]:
+    """1 for the best value, ties (at display precision) share a rank, the next rank skips them."""
+    rounded = {key: round(value, DECIMALS) for key, value in values.items()}
+    return {key: 1 + sum(other > value for other in rounded.values()) for key, value in rounded.items()}
+
+
 def with_marks(rows: list[Row], columns: Sequence[Column] = COLUMNS) -> list[Row]:
-    """Best/second marks per column among measured full-item rows; reported rows are reference
-    only and never take a mark away from a measured result."""
+    """Best/second marks per column, and a rank by the overall average, among measured full-item
+    rows scored with the paper's encoder; reported rows are reference only and never take a mark
+    away from a measured result."""
     marks: dict[str, dict[str, str]] = {}
     for column in columns:
         values = {
             r.key: r.values[column.key]
             for r in rows
-            if not r.reported and column.key in r.values and column.key not in r.partial_columns
+            if r.ranked and column.key in r.values and column.key not in r.partial_columns
         }
         for row_key, mark in rank_marks(values).items():
             marks.setdefault(row_key, {})[column.key] = mark
-    return [replace(r, marks=marks.get(r.key, {})) for r in rows]
+    overall = columns[-1].key
+    ranks = competition_ranks({
+        r.key: r.values[overall] for r in rows if r.ranked and overall in r.values and overall not in r.partial_columns
+    })
+    return [replace(r, marks=marks.get(r.key, {}), rank=ranks.get(r.key)) for r in rows]
 
 
 def build_table(
     spec: TableSpec, setting: Setting, runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str],
-    benchmark: str = "",
+    benchmark: str = "", include_generated: bool = False,
 ) -> Table:
     """The paper's table, or with ``benchmark`` the same table for that one other dataset (no
-    reported rows: the paper has none for it)."""
+    reported rows: the paper has none for it, and its items may be generated: that is its point)."""
     columns = layout_columns([(benchmark, benchmark)]) if benchmark else COLUMNS
-    measured = measured_rows(spec, setting, runs, names, columns)
+    measured = measured_rows(spec, setting, runs, names, columns, include_generated=include_generated or bool(benchmark))
     rows = interleave(measured, reported_rows(spec, reported) if setting.is_paper and not benchmark else [])
     family_order = [f for f, _ in FAMILY_GROUPS]
     rows.sort(key=lambda r: family_order.index(r.family) if r.family in family_order else len(family_order))
@@ -296,15 +335,17 @@ def settings_of(runs: Sequence[Run], with_reported: bool) -> list[Setting]:
     return sorted(settings, key=lambda s: (not s.is_paper, s.protocol, s.option_order or ""))
 
 
-def build_tables(runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str]) -> list[Table]:
+def build_tables(runs: Sequence[Run], reported: Sequence[ReportedModel], names: Mapping[str, str],
+                 include_generated: bool = False) -> list[Table]:
     """Every (setting, paper table) pair that has at least one row, then the same tables for each
-    other dataset the runs have (sorted by name)."""
+    other dataset the runs have (sorted by name). Results on generated items (the demo) enter the
+    paper's tables only with ``include_generated``."""
     others = sorted({t.dataset for run in runs for t in run.tasks.values()} - PAPER_DATASETS)
     tables = []
     for setting in settings_of(runs, bool(reported)):
         for benchmark in ("", *others):
             for spec in TABLE_SPECS:
-                table = build_table(spec, setting, runs, reported, names, benchmark)
+                table = build_table(spec, setting, runs, reported, names, benchmark, include_generated)
                 if table.rows:
                     tables.append(table)
     return tables
