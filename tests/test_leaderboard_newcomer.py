@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from finebench.errors import FinebenchError
+from finebench.util.errors import FinebenchError
 from finebench.leaderboard.build import build_leaderboard
 from finebench.leaderboard.collect import load_run, load_runs
 from finebench.leaderboard.plots import bars_figure, chance_level, scatter_figure

@@ -8,43 +8,43 @@ checkpoint on disk does (so retrained weights never get the old weights' cached 
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from finebench.models.cards import ModelCard
 from finebench.util.errors import FinebenchError
+from finebench.util.hub import Located, locate
 
 BUILTIN_PREFIX = "builtin:"
 
 WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx"})
 """Files that are fingerprinted by name, size and mtime instead of content (too big to hash)."""
 
-_PATH_LIKE = re.compile(r"^(/|~|\.{1,2}(/|$))")
+
+def locate_card(card: ModelCard) -> Located:
+    """The card's weights: ``builtin:NAME`` built on first use, else a local folder or a Hub id,
+    checked by ``finebench.util.hub.locate`` (a missing folder or an unreachable Hub fails here)."""
+    if card.model.startswith(BUILTIN_PREFIX):
+        from finebench.models.builtin import resolve_builtin
+
+        return Located(str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :])))
+    return locate(card.model, f"model {card.name!r}")
 
 
 def resolve_source(card: ModelCard) -> str:
     """A local directory (absolute) or a hub id; ``builtin:NAME`` is built on first use."""
-    if card.model.startswith(BUILTIN_PREFIX):
-        from finebench.models.builtin import resolve_builtin
-
-        return str(resolve_builtin(card.model[len(BUILTIN_PREFIX) :]))
-    path = Path(card.model).expanduser()
-    if path.is_dir():
-        return str(path.resolve())
-    if _PATH_LIKE.match(card.model) or path.exists():
-        raise FinebenchError(
-            f"model {card.name!r}: {card.model!r} is not a model directory "
-            "(expected a folder with config.json and weights, e.g. --model hf:/path/to/checkpoint)"
-        )
-    return card.model
+    return locate_card(card).source
 
 
 def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
+    """``auto`` -> cuda when a GPU is visible, else cpu; a CUDA device asked for on a machine
+    without one is refused here, before any weights are read."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise FinebenchError(f"--device {device}: no CUDA GPU is visible to torch here; use --device cpu (or auto)")
+    return device
 
 
 def model_dir(source: str) -> tuple[Path | None, str | None]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter, check_gen_kwargs
-from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
+from finebench.adapters.checkpoints import checkpoint_revision, locate_card, resolve_device
 from finebench.adapters.factory import RuntimeOptions
 from finebench.adapters.instance import Request
 from finebench.models.cards import ModelCard
@@ -41,21 +41,22 @@ class HFAdapter(Adapter):
     @classmethod
     def from_card(cls, card: ModelCard, runtime: RuntimeOptions) -> HFAdapter:
         """Load the card's checkpoint onto the runtime device; any failure is a FinebenchError."""
-        source = resolve_source(card)
         device = resolve_device(runtime.device)
+        located = locate_card(card)
+        source = located.source
         dtype = _resolve_dtype(card, device)
         try:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
-            processor = AutoProcessor.from_pretrained(source, trust_remote_code=card.trust_remote_code)
+            processor = AutoProcessor.from_pretrained(source, trust_remote_code=card.trust_remote_code,
+                                                      local_files_only=located.local_files_only)
             model = AutoModelForImageTextToText.from_pretrained(
-                source, dtype=dtype, device_map=device, trust_remote_code=card.trust_remote_code
+                source, dtype=dtype, device_map=device, trust_remote_code=card.trust_remote_code,
+                local_files_only=located.local_files_only,
             )
         except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
             raise FinebenchError(
-                f"cannot load model {card.name!r} from {source!r}: {type(exc).__name__}: {exc}\n"
-                "Use --model hf:/local/path for a checkpoint on disk; a hub id must already be in the "
-                "Hugging Face cache when offline (download it once with `hf download ID`)."
+                f"cannot load model {card.name!r} from {source!r}: {type(exc).__name__}: {exc}"
             ) from exc
         _apply_pixel_bounds(card, processor)
         if getattr(processor, "chat_template", None) is None:

@@ -86,11 +86,18 @@ class _HFTextEncoder:
 
 def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str = "cpu", batch_size: int = 256) -> TextEncoder:
     """Load an HF hub id or local directory; a failure names the encoder and how to skip it."""
+    from finebench.util.hub import locate
+
+    skip = "or skip SS_relative with --metrics accuracy,inclusion"
+    try:
+        located = locate(spec, "SS_relative text encoder (--ss-encoder)")
+    except FinebenchError as exc:
+        raise FinebenchError(f"{exc}; {skip}") from exc
     try:
         from transformers import AutoModel, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(spec)
-        model = AutoModel.from_pretrained(spec).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(located.source, local_files_only=located.local_files_only)
+        model = AutoModel.from_pretrained(located.source, local_files_only=located.local_files_only).to(device).eval()
     except Exception as exc:
         raise FinebenchError(
             f"cannot load the SS_relative text encoder {spec!r} ({type(exc).__name__}: {exc}). "

@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from finebench.adapters.factory import RuntimeOptions, adapter_class, create_adapter, resolve_backend
+from finebench.adapters.checkpoints import locate_card, resolve_device
+from finebench.adapters.factory import CHECKPOINT_BACKENDS, RuntimeOptions, adapter_class, create_adapter, resolve_backend
 from finebench.embeddings.text import load_text_encoder
 from finebench.evaluation.config import RunConfig
 from finebench.evaluation.evaluator import Evaluator
@@ -35,6 +36,9 @@ def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backe
     for task in tasks:  # bad names and missing data fail before a model loads
         item_file(task, config.data_root)
     check_adapter_supports(adapter_class(card), card, tasks, config.strategy)  # so do unsupported tasks
+    if card.adapter in CHECKPOINT_BACKENDS:  # a missing local folder or an unreachable Hub: one line, now
+        resolve_device(device)
+        locate_card(card)
     # so does a missing SS_relative encoder: it is loaded before the (much larger) model
     needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
     encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from finebench.items import RELEASE_OPTION_COUNT
+from finebench.tasks.items import RELEASE_OPTION_COUNT
 from finebench.leaderboard.tables import REPORTED, SPLITS, Row, Table
 
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from finebench.fsutil import atomic_write_json
+from finebench.util.fsutil import atomic_write_json
 
 MARKER = ".finebench-generated.json"
 KINDS = ("demo", "synthetic")
