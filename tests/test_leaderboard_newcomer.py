@@ -159,7 +159,7 @@ def chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")
 def test_averages_and_model_column_stay_in_view_at_1280px(tmp_path):
-    from finebench.commands.leaderboard import leaderboard_command
+    from finebench.cli.leaderboard import leaderboard_command
 
     long = "a checkpoint with a long display name trained for many epochs"
     runs = [full_run(tmp_path / "a", "model-a", 0.6, n=20, display_name=long),

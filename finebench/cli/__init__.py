@@ -8,6 +8,7 @@ transformers and rich's progress machinery are imported inside the commands that
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -25,8 +26,27 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would read every "[default: ...]" in a help string as a tag and drop it.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks).",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import finebench
+
+        typer.echo(f"finebench {finebench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks)."""
 app.add_typer(evaluate_app)  # `run`, `score`, `ls`, `models`
 app.add_typer(data_app, name="data")
 app.add_typer(leaderboard_app)  # `leaderboard`, `compare`

@@ -15,7 +15,7 @@ import typer
 
 from finebench.cli.leaderboard import DEFAULT_RESAMPLES, analyze_command
 
-app = typer.Typer(no_args_is_help=True, help="Run report and representation analyses (probe, taxonomy, pca).")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Run report and representation analyses (probe, taxonomy, pca).")
 
 Models = Annotated[list[str], typer.Option("--model", "-m", help="Model card or hf:PATH; repeat to compare models.")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (features are cached in OUT/features).")]
@@ -25,7 +25,7 @@ BatchSize = Annotated[int, typer.Option("--batch-size", "-b", help="Inputs per f
 
 @app.command("report")
 def report_cli(
-    run: Annotated[Path, typer.Argument(help="Results directory of one run.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Results directory of one run.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="[default: RUN/analysis]")] = None,
     shuffled: Annotated[Optional[Path], typer.Option("--shuffled", help="A run of the same model with shuffled options (--protocol finebench): adds the paper-vs-shuffled gap.")] = None,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples over items.")] = DEFAULT_RESAMPLES,

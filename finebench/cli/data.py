@@ -12,12 +12,12 @@ import typer
 from finebench.cli.options import DataRoot, split_names
 from finebench.util.errors import FinebenchError
 
-data_app = typer.Typer(no_args_is_help=True, help="Import, build and check benchmark data.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Import, build and check benchmark data.")
 
 
 @data_app.command("import-fine-r1")
 def import_fine_r1(
-    src: Annotated[Path, typer.Argument(help="The release's eval/ folder with the 12 *.jsonl files.")],
+    src: Annotated[Path, typer.Argument(metavar="SRC", help="The release's eval/ folder with the 12 *.jsonl files.")],
     data_root: DataRoot = None,
 ) -> None:
     """Validate every row of the released item files, then copy them into the data root."""
@@ -30,7 +30,7 @@ def import_fine_r1(
 
 @data_app.command("fetch")
 def fetch(
-    names: Annotated[Optional[list[str]], typer.Argument(help="fine-r1, cub, cars, dogs, flowers, pets, aircraft or all [default: all].")] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(metavar="NAMES", show_default=False, help="fine-r1, cub, cars, dogs, flowers, pets, aircraft or all [default: all].")] = None,
     data_root: DataRoot = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="Folder with files you already downloaded (archives by name, or a clone of the Fine-R1 repository).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be fetched and where; fetch nothing.")] = False,

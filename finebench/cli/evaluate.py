@@ -16,7 +16,7 @@ from finebench.util.errors import FinebenchError
 if TYPE_CHECKING:
     from finebench.models.cards import ModelCard
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 DEMO_MODEL = "tiny-qwen2.5-vl"
 
@@ -44,17 +44,18 @@ def run(
     tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", help="Comma-separated tasks and groups (see `finebench ls`).")] = None,
     data_root: DataRoot = None,
     limit: Annotated[Optional[int], typer.Option(help="Seeded random sample of N items per task.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Requests per generate call.")] = 8,
     trials: Annotated[Optional[int], typer.Option(help="Trials per item [default: the task's, 3].")] = None,
-    output_path: Annotated[Optional[Path], typer.Option("--output-path", "-o", help="[default: finebench-out/MODEL]")] = None,
-    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (paper scorer, default) or finebench (corrected).")] = None,
+    output_path: Annotated[Optional[Path], typer.Option("--output-path", "-o", help="Folder for results.json, samples and the response cache [default: finebench-out/NAME: the --name, else the model, each run of characters other than letters, digits, '.', '_' and '-' replaced by '_' (hf:checkpoints/x -> hf_checkpoints_x); finebench-out/demo for the demo].")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (the paper's scorer) or finebench (corrected) [default: the task's, fine-r1].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Base seed [default: the task's].")] = None,
-    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. accuracy,inclusion to skip SS_relative.")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset, e.g. accuracy,inclusion to skip SS_relative [default: every metric of each task].")] = None,
     ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path [default: google/siglip-base-patch16-256].")] = None,
     cache_path: Annotated[Optional[Path], typer.Option("--cache-path", help="Response cache [default: OUTPUT_PATH/responses.sqlite].")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
     request_order: Annotated[str, typer.Option("--request-order", help="Batching order: length, doc or shuffled.")] = "length",
-    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, circular (CircularEval, 4 trials) or label-set (every class of the task).")] = None,
+    option_order: Annotated[Optional[str], typer.Option("--option-order", help="Override the protocol's option order: release, shuffled, circular (CircularEval, 4 trials) or label-set (every class of the task) [default: the protocol's].")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Display name of this run in results.json and the leaderboard [default: the model card's display name, else the model].")] = None,
     strategy: Annotated[str, typer.Option(help="direct, zero-shot-cot, icl, or prompt-ensemble (CLIP models: 80 ImageNet templates); closed-world tasks only, open-world ones run direct.")] = "direct",
     backend: Annotated[str, typer.Option(help="For hf/vllm model cards: auto (vllm if installed and a GPU is visible, else hf), hf or vllm.")] = "auto",
     general: Annotated[Optional[str], typer.Option(help="General-capability benchmarks run through lmms-eval (Appendix F): comma-separated mme, mmbench, seedbench, imagewikiqa.")] = None,
@@ -81,10 +82,14 @@ def run(
         typer.echo(f"finebench demo: model {model}, tasks {tasks}, data root {data_root}", err=True)
     elif model is None or (tasks is None and general is None):
         raise FinebenchError("give both --model and --tasks (or --general), or neither for the offline demo")
-    output_path = output_path or Path("finebench-out") / _slug(model)
+    output_path = output_path or Path("finebench-out") / _slug(name or model)
     from finebench.models.cards import resolve_model
 
     card = resolve_model(model)  # once: the FGVR run and the general benchmarks share it
+    if name:
+        from dataclasses import replace
+
+        card = replace(card, display_name=name)
     if general is not None:
         from finebench.interop.general import lmms_model_for, select_benchmarks
 
@@ -151,13 +156,13 @@ def _print_results(results: dict) -> None:
 
 @app.command()
 def score(
-    predictions: Annotated[Path, typer.Argument(help='JSONL rows {"doc_id": int, "response": str}, or a samples file from `run`.')],
+    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help='JSONL rows {"doc_id": int, "response": str}, or a samples file from `run`.')],
     task: Annotated[str, typer.Option("--task", help="The task the predictions answer.")],
-    output_path: Annotated[Path, typer.Option("--output-path", "-o")],
+    output_path: Annotated[Path, typer.Option("--output-path", "-o", help="Folder for results.json and the re-scored samples.")],
     protocol: Annotated[Optional[str], typer.Option(help="fine-r1 or finebench [default: the task's].")] = None,
-    metrics: Annotated[Optional[str], typer.Option()] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the task's metrics [default: all of them].")] = None,
     data_root: DataRoot = None,
-    ss_encoder: Annotated[str, typer.Option("--ss-encoder")] = "google/siglip-base-patch16-256",
+    ss_encoder: Annotated[str, typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path.")] = "google/siglip-base-patch16-256",
 ) -> None:
     """Re-score saved responses without any model."""
     from finebench.evaluation.rescore import rescore_file

@@ -9,12 +9,12 @@ import typer
 
 from finebench.cli.options import DataRoot, parse_metric_list, split_names
 
-export_app = typer.Typer(no_args_is_help=True, help="Export tasks to other harnesses.")
+export_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Export tasks to other harnesses.")
 
 
 @export_app.command("lmms-eval")
 def export_lmms(
-    out: Annotated[Path, typer.Argument(help="Folder for the task YAMLs (pass it to lmms-eval as --include_path).")],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the task YAMLs (pass it to lmms-eval as --include_path).")],
     tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated tasks and groups.")],
     data_root: DataRoot = None,
     protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (default) or finebench.")] = None,

@@ -20,7 +20,7 @@ from finebench.util.errors import FinebenchError
 
 DEFAULT_RESAMPLES = 1000
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 
 
 def _check_bootstrap(resamples: int, seed: int, minimum: int) -> None:
@@ -156,7 +156,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Bootstrap seed (same seed, sa
 
 @app.command("leaderboard")
 def leaderboard_cli(
-    results: Annotated[list[Path], typer.Argument(help="Results directories (or results.json files) of `finebench run`.")],
+    results: Annotated[list[Path], typer.Argument(metavar="RESULTS", help="Results directories (or results.json files) of `finebench run`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("leaderboard"),
     baselines: Annotated[Optional[Path], typer.Option("--baselines", help="Model cards folder: display names and reported rows [default: the shipped baselines/].")] = None,
     reported: Annotated[bool, typer.Option("--reported/--no-reported", help="Add the paper's reported numbers as reference rows.")] = True,
@@ -177,8 +177,8 @@ def leaderboard_cli(
 
 @app.command("compare")
 def compare_cli(
-    a: Annotated[Path, typer.Argument(help="Results directory of model A.")],
-    b: Annotated[Path, typer.Argument(help="Results directory of model B.")],
+    a: Annotated[Path, typer.Argument(metavar="A", help="Results directory of model A.")],
+    b: Annotated[Path, typer.Argument(metavar="B", help="Results directory of model B.")],
     resamples: Resamples = DEFAULT_RESAMPLES,
     seed: Seed = 0,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON.")] = None,

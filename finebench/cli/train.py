@@ -16,13 +16,13 @@ from finebench.training.preflight import recipe_source
 if TYPE_CHECKING:
     from finebench.training.sft.trainer import SFTResult
 
-train_app = typer.Typer(no_args_is_help=True, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
+train_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train the Fine-R1 stages (CoT SFT, TAPO).")
 
 
 @train_app.command("sft")
 def train_sft(
     config: Annotated[Path, typer.Option("--config", "-c", help="SFT recipe, e.g. training/sft.yaml.")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=1 output_dir=/tmp/x")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(metavar="KEY=VALUE", help="key=value overrides, e.g. max_steps=1 output_dir=/tmp/x")] = None,
 ) -> None:
     """CoT SFT (Fine-R1 stage 1) from a YAML recipe; the output is a plain HF checkpoint."""
     sft_command(config, overrides or [])
@@ -31,7 +31,7 @@ def train_sft(
 @train_app.command("tapo")
 def train_tapo(
     config: Annotated[Path, typer.Option("--config", "-c", help="TAPO recipe, e.g. training/tapo.yaml.")],
-    overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. max_steps=2 output_dir=/tmp/x")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Argument(metavar="KEY=VALUE", help="key=value overrides, e.g. max_steps=2 output_dir=/tmp/x")] = None,
 ) -> None:
     """TAPO (Fine-R1 stage 2) from a YAML recipe; the output is a plain HF checkpoint."""
     tapo_command(config, overrides or [])
