@@ -81,3 +81,29 @@ def test_an_unknown_logger_gets_a_suggestion(train_file: Path) -> None:
     with pytest.raises(ConfigError, match=r"^r.yaml: key 'report_to': unknown logger 'tensorbord'; did you mean "
                                           r"'tensorboard'"):
         run_sft(recipe, "r.yaml")
+
+
+def test_a_recipe_whose_model_folder_a_sibling_recipe_writes_names_that_stage(tmp_path, monkeypatch):
+    """`train tapo` before `train sft`: the TAPO recipe's model is the SFT recipe's output_dir."""
+    from finebench.cli.train import tapo_command
+    from finebench.util import hub
+    from finebench.util.errors import FinebenchError
+
+    monkeypatch.chdir(tmp_path)  # a fresh clone: no checkpoints/ yet
+    monkeypatch.setattr(hub, "hub_unreachable_reason", lambda: pytest.fail("asked the Hub for a local folder"))
+    recipes = Path(__file__).resolve().parents[1] / "training"
+    with pytest.raises(FinebenchError) as caught:
+        tapo_command(recipes / "synth-tapo.yaml", [])
+    assert str(caught.value) == (
+        f"{recipes / 'synth-tapo.yaml'}: key 'model': folder checkpoints/synth-sft does not exist; it is written by "
+        f"`finebench train sft --config {recipes / 'synth-sft.yaml'}`: run that first")
+
+
+def test_the_hint_after_training_uses_the_recipes_tasks_and_data_root():
+    from finebench.cli.train import evaluate_command
+    from finebench.training.tapo.config import load_tapo_config
+
+    recipes = Path(__file__).resolve().parents[1] / "training"
+    config = load_tapo_config(recipes / "synth-tapo.yaml", [])
+    assert evaluate_command(config.output_dir, config.eval_tasks, config.image_root) == (
+        "finebench run --model hf:checkpoints/synth-tapo --tasks synth --data-root finebench-data")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from finebench.training.preflight import recipe_source
+from finebench.training.preflight import check_model_source, recipe_source
 
 if TYPE_CHECKING:
     from finebench.training.sft.trainer import SFTResult
@@ -41,19 +41,28 @@ def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
     """Train with the recipe at ``config_path`` and ``key=value`` overrides; the checkpoint folder
     it reports is evaluated as is by ``finebench run --model hf:DIR``."""
     from finebench.training.sft.recipe import load_recipe
-    from finebench.training.sft.trainer import REPORT_FILE, run_sft
 
     where = recipe_source(config_path, overrides)
-    result = run_sft(load_recipe(config_path, overrides), where)
+    recipe = load_recipe(config_path, overrides)
+    check_model_source(recipe.model, where, config_path)  # before torch: a missing folder is one line
+    from finebench.training.sft.trainer import REPORT_FILE, run_sft
+
+    result = run_sft(recipe, where)
     for file, problems in result.skipped.items():
         report = result.output_dir / REPORT_FILE
         typer.echo(f"{file}: skipped {len(problems)} bad sample(s), listed in {report}", err=True)
     typer.echo(
         f"trained on {result.n_samples} samples, {result.global_step} steps, mean loss {result.train_loss:.4f}\n"
         f"checkpoint: {result.output_dir}\n"
-        f"evaluate:   finebench run --model hf:{result.output_dir} --tasks fgvr"
+        f"evaluate:   {evaluate_command(result.output_dir, recipe.eval_tasks, recipe.image_root)}"
     )
     return result
+
+
+def evaluate_command(checkpoint: Path | str, tasks: str, data_root: str | None) -> str:
+    """The `finebench run` line for a fresh checkpoint, on the recipe's own tasks and data root."""
+    root = f" --data-root {data_root}" if data_root else ""
+    return f"finebench run --model hf:{checkpoint} --tasks {tasks}{root}"
 
 
 def tapo_command(config_path: Path, overrides: list[str]) -> Path:
@@ -62,9 +71,10 @@ def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     from finebench.training.tapo.config import load_tapo_config
 
     config = load_tapo_config(config_path, overrides)
+    where = recipe_source(config_path, overrides)
+    check_model_source(config.model, where, config_path)  # e.g. TAPO before its SFT checkpoint exists
     from finebench.training.tapo.run import train_tapo
 
-    where = recipe_source(config_path, overrides)
     checkpoint = train_tapo(config, where)
-    typer.echo(f"checkpoint: {checkpoint}\nevaluate:   finebench run --model hf:{checkpoint} --tasks fgvr")
+    typer.echo(f"checkpoint: {checkpoint}\nevaluate:   {evaluate_command(checkpoint, config.eval_tasks, config.image_root)}")
     return checkpoint

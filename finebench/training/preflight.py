@@ -8,11 +8,14 @@ names neither (``TensorBoardCallback requires tensorboard to be installed``). Ea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from finebench.adapters.checkpoints import BUILTIN_PREFIX
 from finebench.util.errors import ConfigError
+from finebench.util.hub import locate
 from finebench.util.suggest import unknown_name_error
 
 REPORT_TO_PACKAGES = {
@@ -41,6 +44,35 @@ class Recipe(Protocol):
 def recipe_source(path: Path, overrides: Sequence[str]) -> str:
     """How errors name a recipe: its file, and the command-line overrides applied to it."""
     return f"{path}" + (f" (with overrides {' '.join(overrides)})" if overrides else "")
+
+
+def producing_command(folder: str, recipe_dir: Path) -> str | None:
+    """The ``finebench train`` command whose recipe, next to this one, writes ``folder`` (its
+    ``output_dir``): what to run first when a recipe's ``model`` does not exist yet."""
+    import yaml
+
+    target = os.path.normpath(os.path.expanduser(folder))
+    for path in sorted(Path(recipe_dir).glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        output = data.get("output_dir") if isinstance(data, dict) else None
+        if not isinstance(output, str) or os.path.normpath(os.path.expanduser(output)) != target:
+            continue
+        stage = "sft" if "data_files" in data else "tapo" if "train_data" in data else None
+        if stage:
+            return f"finebench train {stage} --config {path}"
+    return None
+
+
+def check_model_source(model: str, where: str, recipe_path: Path) -> None:
+    """The recipe's ``model`` is a folder that exists or a Hub id the Hub (or the local cache) can
+    serve, checked before torch loads: a Stage-2 recipe run before its Stage-1 checkpoint exists
+    names the command that writes it."""
+    if model.startswith(BUILTIN_PREFIX):
+        return
+    locate(model, f"{where}: key 'model'", produced_by=producing_command(model, Path(recipe_path).parent))
 
 
 def check_recipe(recipe: Recipe, where: str) -> None:
