@@ -157,3 +157,18 @@ def test_bad_general_entries_are_named(tmp_path):
     (run / "results.json").write_text(json.dumps(data))
     with pytest.raises(FinebenchError, match="general.mme.score must be a number"):
         load_run(run)
+
+
+def test_an_unreachable_hub_fails_general_benchmarks_in_one_line_before_any_model(monkeypatch):
+    from finebench.interop.general import check_datasets_reachable
+    from finebench.util import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "hub_unreachable_reason", lambda: "[Errno -2] Name or service not known")
+    with pytest.raises(FinebenchError) as caught:
+        check_datasets_reachable([BY_NAME["mme"], BY_NAME["imagewikiqa"]])
+    assert str(caught.value).startswith("--general mme: lmms-eval downloads") and "\n" not in str(caught.value)
+    assert "HF_HUB_OFFLINE=1" in str(caught.value)
+    check_datasets_reachable([BY_NAME["imagewikiqa"]])  # the user's own task folder: no Hub needed
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    check_datasets_reachable([BY_NAME["mme"]])  # cached datasets promised: lmms-eval may run

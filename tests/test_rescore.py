@@ -69,7 +69,7 @@ def test_samples_written_by_run_rescore_to_the_same_numbers(data_root, tmp_path)
         ({"doc_id": "1", "response": "x"}, "doc_id '1' is not an index"),
         ({"doc_id": 0, "response": "x"}, "p.jsonl:2: duplicate prediction for doc_id 0"),
         ({"doc_id": 1, "response": 3}, "'response' must be a string or null"),
-        ({"doc_id": 1, "response": "x", "options": ["a", "b", "c", "d"]}, "are not the options of item 1"),
+        ({"doc_id": 1, "response": "x", "options": ["a", "b", "c", "d"]}, "are not those of item 1 of task cub_closed_seen: are these predictions for another task?"),
     ],
 )
 def test_bad_prediction_rows_are_named_by_line(data_root, tmp_path, row, message):

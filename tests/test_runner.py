@@ -300,3 +300,13 @@ def test_label_set_shows_every_class_of_the_task_whatever_the_limit(data_root, t
     evaluate(data_root, tmp_path / "two", adapter=ScriptedAdapter(record), tasks=("cub_closed_seen",), trials=1,
              option_order="label-set", limit=2)
     assert len(seen) == 2 and all(options == classes for options in seen)
+
+
+def test_metrics_a_subset_leaves_out_are_named():
+    from finebench.evaluation.plan import metrics_left_out
+    from finebench.tasks.index import TaskIndex
+
+    index = TaskIndex()
+    tasks = [index.load(name) for name in ("cub_closed_seen", "cub_open_seen", "cars_open_unseen")]
+    assert metrics_left_out(tasks, ("accuracy", "ss_relative")) == {"inclusion": ["cub_open_seen", "cars_open_unseen"]}
+    assert metrics_left_out(tasks, None) == {}

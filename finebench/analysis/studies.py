@@ -173,6 +173,18 @@ def pca_questions(items: Sequence[Any], question: str) -> list[tuple[str, str, b
             for item in items for option in item.options]
 
 
+def check_pca_items(items: Sequence[Any], folds: int, where: str) -> None:
+    """Enough questions of each kind for ``folds``-fold cross-validation, checked before any model
+    loads (the separability score needs at least ``folds`` correct and ``folds`` incorrect names)."""
+    rows = pca_questions(items, "{name}")
+    correct = sum(1 for _, _, ok in rows if ok)
+    if folds < 2 or min(correct, len(rows) - correct) < folds:
+        raise FinebenchError(
+            f"{where}: {len(items)} item(s) give {correct} correct and {len(rows) - correct} incorrect names; "
+            f"{folds}-fold cross-validation needs at least {max(folds, 2)} of each (more items, or a smaller --folds >= 2)"
+        )
+
+
 def pca_study(
     models: Sequence[LoadedModel], items: Sequence[Any], data_root: Path, cache: FeatureCache, out_dir: Path, *,
     question: str = PCA_QUESTION, folds: int = 5, seed: int = 0, batch_size: int = 8,

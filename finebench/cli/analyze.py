@@ -102,11 +102,12 @@ def pca_cli(
     device: Device = "auto",
 ) -> None:
     """H3: 2-D PCA of the last hidden state for correct vs incorrect names, and a linear-separability score."""
-    from finebench.analysis.studies import pca_study
+    from finebench.analysis.studies import check_pca_items, pca_study
     from finebench.evaluation.plan import select_items
     from finebench.tasks.items import load_items
 
     chosen = select_items(load_items(items), limit, seed)
+    check_pca_items(chosen, folds, f"--items {items}" + (f" --limit {limit}" if limit else ""))
     result = _with_models(model, device, out, lambda loaded, cache, progress: pca_study(
         loaded, chosen, data_root, cache, out, question=question, folds=folds, seed=seed, batch_size=batch_size,
         progress=progress))

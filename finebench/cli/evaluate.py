@@ -91,10 +91,11 @@ def run(
 
         card = replace(card, display_name=name)
     if general is not None:
-        from finebench.interop.general import lmms_model_for, select_benchmarks
+        from finebench.interop.general import check_datasets_reachable, lmms_model_for, select_benchmarks
 
         benchmarks = select_benchmarks(general)  # a typo or a card lmms-eval cannot run fails first
         lmms_model_for(card)
+        check_datasets_reachable(benchmarks)  # and so does a Hub lmms-eval cannot reach
     if tasks is not None:
         _run_tasks(card, tasks, data_root, output_path, dict(
             protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,

@@ -87,6 +87,18 @@ def missing_items_hint(task: TaskConfig, data_root: Path) -> str:
     return f"build it with `finebench data build ... --out {Path(data_root) / Path(task.source).parent}`"
 
 
+def metrics_left_out(tasks: Sequence[TaskConfig], requested: Sequence[str] | None) -> dict[str, list[str]]:
+    """Metric -> tasks that report it but will not, because ``--metrics`` does not name it (e.g.
+    ``accuracy,ss_relative`` silently dropping open-world inclusion): said, not silently done."""
+    left: dict[str, list[str]] = {}
+    if requested is not None:
+        for task in tasks:
+            for metric in task.metrics:
+                if metric not in requested:
+                    left.setdefault(metric, []).append(task.name)
+    return left
+
+
 def effective_metrics(task: TaskConfig, requested: Sequence[str] | None) -> tuple[str, ...]:
     if requested is None:
         return task.metrics

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from finebench.embeddings.text import CachedEncoder, load_text_encoder
-from finebench.evaluation.plan import effective_metrics, file_sha256
+from finebench.evaluation.plan import effective_metrics, file_sha256, item_file
 from finebench.evaluation.results import SCHEMA_VERSION, environment, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, aggregate, score_samples
 from finebench.tasks.config import PROTOCOLS
@@ -18,7 +18,7 @@ from finebench.util.fsutil import atomic_write_json
 from finebench.util.jsonl import iter_jsonl
 
 
-def read_predictions(path: Path, items: list[Item]) -> dict[int, list[tuple[int, str | None, tuple[str, ...]]]]:
+def read_predictions(path: Path, items: list[Item], task_name: str = "the task") -> dict[int, list[tuple[int, str | None, tuple[str, ...]]]]:
     """trial -> [(doc_id, response, options shown)]; every bad row is named by file and line.
 
     Rows need ``doc_id`` (0-based index in the task's item order) and ``response`` (a string, or
@@ -41,7 +41,9 @@ def read_predictions(path: Path, items: list[Item]) -> dict[int, list[tuple[int,
         seen.add((trial, doc_id))
         options = tuple(row["options"]) if isinstance(row.get("options"), list) else items[doc_id].options
         if sorted(options) != sorted(items[doc_id].options):
-            raise FinebenchError(f"{where}: 'options' are not the options of item {doc_id}")
+            raise FinebenchError(
+                f"{where}: its 'options' are not those of item {doc_id} of {task_name}: are these predictions "
+                f"for another task? (`run` writes each task's samples to samples_<task>.jsonl; pass that task to --task)")
         by_trial[trial].append((doc_id, response, options))
     if not by_trial:
         raise FinebenchError(f"{path}: no predictions")
@@ -63,11 +65,9 @@ def rescore_file(
     protocol = protocol or config.protocol
     if protocol not in PROTOCOLS:
         raise FinebenchError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    items_path = Path(data_root) / config.source
-    if not items_path.is_file():
-        raise FinebenchError(f"task {task}: item file {items_path} not found (see `finebench data import-fine-r1`)")
+    items_path = item_file(config, Path(data_root))
     items = load_items(items_path)
-    by_trial = read_predictions(predictions, items)
+    by_trial = read_predictions(predictions, items, f"task {task}")
     chosen = effective_metrics(config, metrics)
     encoder = CachedEncoder(encoder_loader(ss_encoder)) if "ss_relative" in chosen else None
     context = ScoringContext(

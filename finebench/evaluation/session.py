@@ -12,7 +12,7 @@ from finebench.adapters.factory import CHECKPOINT_BACKENDS, RuntimeOptions, adap
 from finebench.embeddings.text import load_text_encoder
 from finebench.evaluation.config import RunConfig
 from finebench.evaluation.evaluator import Evaluator
-from finebench.evaluation.plan import check_adapter_supports, effective_metrics, item_file
+from finebench.evaluation.plan import check_adapter_supports, effective_metrics, item_file, metrics_left_out
 from finebench.models.cards import ModelCard
 from finebench.tasks.index import TaskIndex
 from finebench.tasks.items import RELEASE_OPTION_COUNT
@@ -39,6 +39,10 @@ def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backe
     if card.adapter in CHECKPOINT_BACKENDS:  # a missing local folder or an unreachable Hub: one line, now
         resolve_device(device)
         locate_card(card)
+    for metric, names in metrics_left_out(tasks, config.metrics).items():
+        logging.getLogger("finebench").warning(
+            "--metrics %s leaves out %s, which %d task(s) report (%s%s); add it to keep it",
+            ",".join(config.metrics or ()), metric, len(names), ", ".join(names[:3]), ", ..." if len(names) > 3 else "")
     # so does a missing SS_relative encoder: it is loaded before the (much larger) model
     needs_encoder = any("ss_relative" in effective_metrics(t, config.metrics) for t in tasks)
     encoder = load_text_encoder(config.ss_encoder) if needs_encoder else None

@@ -39,13 +39,15 @@ class GeneralBenchmark:
     """lmms-eval metric keys whose sum is the benchmark's score (MME: perception + cognition)."""
     unit: str
     """``score`` (MME's 0-2800 scale) or ``%``."""
+    from_hub: bool = True
+    """lmms-eval downloads its dataset from the Hugging Face Hub (not ImageWikiQA: the user's task folder)."""
 
 
 GENERAL_BENCHMARKS: tuple[GeneralBenchmark, ...] = (
     GeneralBenchmark("mme", "MME", "mme", ("mme_perception_score", "mme_cognition_score"), "score"),
     GeneralBenchmark("mmbench", "MMBench", "mmbench_en_dev", ("gpt_eval_score",), "%"),
     GeneralBenchmark("seedbench", "SEED-Bench", "seedbench", ("seed_image",), "%"),
-    GeneralBenchmark("imagewikiqa", "ImageWikiQA", "imagewikiqa", ("accuracy",), "%"),
+    GeneralBenchmark("imagewikiqa", "ImageWikiQA", "imagewikiqa", ("accuracy",), "%", from_hub=False),
 )
 BY_NAME = {b.name: b for b in GENERAL_BENCHMARKS}
 
@@ -71,13 +73,34 @@ def lmms_model_for(card: ModelCard) -> tuple[str, dict[str, Any]]:
     if card.adapter == "lmms":
         return card.model, dict(card.adapter_options.get("model_args", {}))
     if card.adapter in ("hf", "vllm"):
-        from finebench.adapters.checkpoints import resolve_source
+        from finebench.adapters.checkpoints import BUILTIN_PREFIX, resolve_source
+        from finebench.util.hub import local_or_hub_id
 
-        args: dict[str, Any] = {"pretrained": resolve_source(card)}
+        # lmms-eval downloads a Hub id itself (check_datasets_reachable covers the Hub); a folder must exist
+        source = resolve_source(card) if card.model.startswith(BUILTIN_PREFIX) else local_or_hub_id(card.model, f"model {card.name!r}")
+        args: dict[str, Any] = {"pretrained": source}
         if card.trust_remote_code:
             args["trust_remote_code"] = True
         return "huggingface", args
     raise FinebenchError(f"model {card.name!r} ({card.adapter} adapter) has no lmms-eval equivalent; add an 'lmms' block to its card")
+
+
+def check_datasets_reachable(benchmarks: Sequence[GeneralBenchmark]) -> None:
+    """lmms-eval downloads each benchmark's dataset from the Hugging Face Hub; with the Hub out of
+    reach (and ``HF_HUB_OFFLINE`` unset, i.e. no promise that the datasets are cached) it would
+    retry for minutes and end in a traceback. One line instead, before any model loads."""
+    from finebench.util.hub import hub_endpoint, hub_offline_requested, hub_unreachable_reason
+
+    names = ", ".join(b.name for b in benchmarks if b.from_hub)
+    if not names or hub_offline_requested():
+        return
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        raise FinebenchError(
+            f"--general {names}: lmms-eval downloads these benchmarks' datasets from the Hugging Face Hub, and "
+            f"{hub_endpoint()} cannot be reached ({reason}); run where it can, or, with the datasets already in "
+            "your Hugging Face cache, set HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
+        )
 
 
 def lmms_command(
@@ -148,6 +171,7 @@ def run_general(
 
     if importlib.util.find_spec("lmms_eval") is None:
         raise FinebenchError("general-capability runs need lmms-eval: pip install 'finebench[lmms]'")
+    check_datasets_reachable(benchmarks)
     lmms_dir = Path(output_path) / "lmms-eval"
     lmms_dir.mkdir(parents=True, exist_ok=True)
     command = lmms_command(card, benchmarks, lmms_dir, batch_size=batch_size, device=device,
@@ -159,10 +183,10 @@ def run_general(
     # lmms-eval logs some failures and still exits 0, so a missing results file is a failure too
     results_file = newest_results_file(lmms_dir, started)
     if completed.returncode != 0 or results_file is None:
-        tail = "".join(log_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-15:])
+        lines = [line.strip() for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         raise FinebenchError(
-            f"lmms-eval failed (exit status {completed.returncode}, results file {'written' if results_file else 'missing'}); "
-            f"log {log_path}:\n{tail}"
+            f"lmms-eval failed (exit status {completed.returncode}, results file {'written' if results_file else 'missing'}): "
+            f"{lines[-1] if lines else 'no output'} (full log: {log_path})"
         )
     general = parse_lmms_results(json.loads(results_file.read_text(encoding="utf-8")), benchmarks, str(results_file))
     for entry in general.values():

@@ -89,17 +89,26 @@ def missing_folder_message(value: str, what: str, produced_by: str | None) -> st
     return message
 
 
+def local_or_hub_id(value: str, what: str, *, produced_by: str | None = None) -> str:
+    """An existing folder (absolute), or ``value`` as a Hub id; a path-like value that is no folder
+    is an error. Asks the Hub nothing: for tools that download by themselves (lmms-eval)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if produced_by or looks_like_path(value):
+        raise FinebenchError(missing_folder_message(value, what, produced_by))
+    return value
+
+
 def locate(value: str, what: str, *, produced_by: str | None = None) -> Located:
     """Where ``from_pretrained`` should read ``value`` from, checked now (see the module docstring).
 
     ``what`` names the value in errors (``model 'hf:x'``, ``--ss-encoder``); ``produced_by`` is the
     command that writes the folder (a training stage), which also makes ``org/name``-shaped values
     count as paths."""
-    path = Path(value).expanduser()
-    if path.is_dir():
-        return Located(str(path.resolve()))
-    if produced_by or looks_like_path(value):
-        raise FinebenchError(missing_folder_message(value, what, produced_by))
+    source = local_or_hub_id(value, what, produced_by=produced_by)
+    if source != value or Path(source).is_dir():
+        return Located(source)
     if hub_offline_requested():
         if in_hub_cache(value):
             return Located(value, local_files_only=True)

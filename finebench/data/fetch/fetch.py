@@ -97,8 +97,10 @@ def fetch_dataset(source: DatasetSource, options: FetchOptions) -> FetchResult:
                    if not a.urls and local_file(a.name, options.from_dir) is None and not (cache_dir / a.name).is_file()]
     if unavailable:
         names = ", ".join(a.name for a in unavailable)
-        raise FetchError(f"{source.name}: {names} have no public download ({source.homepage}); put the original "
-                         "file(s) in a folder and pass --from DIR (their sha256 are checked)")
+        where = (f"and are not in --from {options.from_dir}" if options.from_dir is not None
+                 else "; put the original file(s) in a folder and pass --from DIR")
+        raise FetchError(f"{source.name}: {names} have no public download ({source.homepage}) {where} "
+                         "(their sha256 are checked)")
     obtained = []
     for archive in source.archives:
         path, downloaded = _obtain(archive, cache_dir, options)

@@ -25,8 +25,8 @@ def select(names: Sequence[str], items: ItemSource, datasets: Mapping[str, Datas
     """The requested pieces in fetch order (items first); none or ``all`` means everything."""
     known = [items.name, *datasets]
     wanted = set(names or [ALL])
-    for name in wanted - {ALL, *known}:
-        raise unknown_name_error("data", name, [*known, ALL])
+    for name in sorted(wanted - {ALL, *known}):
+        raise unknown_name_error("data", name, [*known, ALL], hint=f"one of {', '.join([*known, ALL])}")
     return known if ALL in wanted else [n for n in known if n in wanted]
 
 
@@ -36,6 +36,8 @@ def run_fetch(
 ) -> int:
     """Fetch (or, with ``dry_run``, describe) ``names``; the exit status."""
     selected = select(names, items, datasets)
+    if options.from_dir is not None and not Path(options.from_dir).is_dir():
+        raise FetchError(f"--from {options.from_dir}: no such folder (give the folder holding the files you downloaded)")
     log = options.log
     if dry_run:
         for name in selected:
