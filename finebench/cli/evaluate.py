@@ -102,6 +102,9 @@ def run(
             metrics=tuple(parse_metric_list(metrics)) if metrics else None, ss_encoder=ss_encoder,
             cache_path=cache_path, request_order=request_order, option_order=option_order,
             strategy=strategy, icl_pool=icl_pool), device=device, backend=backend)
+        if demo:
+            typer.echo("demo: a random model on generated items; 0.00 is the expected score (this checks the harness, "
+                       "not a model; the leaderboard keeps it out of the paper's tables)")
     if general is not None:
         from finebench.interop.general import run_general
 
