@@ -77,3 +77,22 @@ def test_arguments_are_labelled_in_capitals_and_flags_carry_no_type(path, comman
             assert label.isupper() or label == "KEY=VALUE", label
             assert label in text
     assert "<bool>" not in text and "{" + "predictions" + "}" not in text
+
+
+def test_run_name_is_the_display_name_and_the_output_folder(tmp_path, monkeypatch):
+    from finebench.data.demo import write_demo_data_root
+
+    seen = {}
+
+    def fake_run_model(card, config, **_):
+        seen.update(card=card, config=config)
+        return {"model": {"name": card.name, "display_name": card.display_name}, "results": {}, "groups": {}}
+
+    monkeypatch.setattr("finebench.evaluation.session.run_model", fake_run_model)
+    monkeypatch.chdir(tmp_path)
+    root = write_demo_data_root(tmp_path / "data", items_per_file=1)
+    result = CliRunner().invoke(app, ["run", "--model", "hf:checkpoints/x", "--tasks", "cub_closed_seen",
+                                      "--data-root", str(root), "--name", "SFT, seed 1"])
+    assert result.exit_code == 0, result.output
+    assert seen["card"].display_name == "SFT, seed 1" and seen["card"].name == "hf:checkpoints/x"
+    assert str(seen["config"].output_path) == "finebench-out/SFT_seed_1"

@@ -185,3 +185,20 @@ def test_averages_and_model_column_stay_in_view_at_1280px(tmp_path):
         assert 0 <= t["avgLeft"] and t["avgRight"] <= 1280, t  # "Avg. overall" on screen without scrolling
         assert t["scrolled"] > 0, t  # the datasets do overflow at 1280 px ...
         assert abs(t["modelLeft"] - t["scrollerLeft"]) < 2, t  # ... and the model column stays put
+
+
+def test_the_leaderboard_command_prints_the_summary_and_honours_include_demo(tmp_path):
+    from typer.testing import CliRunner
+
+    from finebench.cli.leaderboard import app
+
+    real = full_run(tmp_path / "real", "model-a", 0.6, n=20)
+    demo = full_run(tmp_path / "demo", "tiny-qwen2.5-vl", 0.0, n=2, family="test", generated="demo")
+    args = ["leaderboard", str(real), str(demo), "--out", str(tmp_path / "lb"), "--no-plots", "--no-html",
+            "--resamples", "0", "--baselines", str(tmp_path / "no-cards")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Table 1: Closed-world accuracy (%)" in result.output and "model-a" in result.output
+    assert "tiny-qwen2.5-vl" not in result.output.split("note:")[0] and "--include-demo" in result.output
+    result = CliRunner().invoke(app, [*args, "--include-demo"])
+    assert "tiny-qwen2.5-vl (demo)" in result.output

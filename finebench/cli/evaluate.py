@@ -141,7 +141,7 @@ def _print_results(results: dict) -> None:
     metric_order = ("accuracy", "inclusion", "ss_relative", "no_answer")
     present = {k for r in results["results"].values() for k in r}
     names = [m for m in metric_order if m in present]
-    table = Table(title=results["model"]["name"])
+    table = Table(title=results["model"].get("display_name") or results["model"]["name"])
     for column in ("task / group", *names, "n", "errors"):
         table.add_column(column, justify="left" if column == "task / group" else "right", no_wrap=True)
 
