@@ -103,10 +103,10 @@ def test_terminal_summary_lists_rank_n_and_averages(tmp_path):
     lines = block.splitlines()
     assert lines[0].split() == ["#", "model", "n", "avg", "overall", "avg", "seen", "avg", "unseen"]
     t1 = table(build_tables(load_runs(runs), [], {}), 1)
-    for line, row in zip(lines[1:], sorted(t1.rows, key=lambda r: r.key)):
+    for line, row in zip(lines[1:], sorted(t1.rows, key=lambda r: r.rank)):
         expected = [f"{row.values[k]:.2f}" for k in ("avg", "seen:avg", "unseen:avg")]
         assert line.split() == [str(row.rank), row.label, "20", *expected]
-    assert [line.split()[0] for line in lines[1:3]] == ["2", "1"]
+    assert [line.split()[:2] for line in lines[1:3]] == [["1", "model-b"], ["2", "model-a"]]  # best first
 
 
 def test_plots_have_sane_axes_chance_lines_and_keep_their_legends_promises(tmp_path):

@@ -178,7 +178,7 @@ def summary_text(board: Leaderboard) -> str:
     with intervals are in README.md and index.html)."""
     lines = []
     for table in board.tables:
-        rows = [r for r in table.rows if not r.reported]
+        rows = sorted((r for r in table.rows if not r.reported), key=lambda r: (r.rank is None, r.rank or 0))
         if not rows:
             continue
         averages = sorted((c for c in table.columns if c.is_average), key=lambda c: c.split is not None)  # overall first
