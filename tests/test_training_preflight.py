@@ -99,11 +99,17 @@ def test_a_recipe_whose_model_folder_a_sibling_recipe_writes_names_that_stage(tm
         f"`finebench train sft --config {recipes / 'synth-sft.yaml'}`: run that first")
 
 
-def test_the_hint_after_training_uses_the_recipes_tasks_and_data_root():
+def test_the_hint_after_training_uses_the_recipes_tasks_and_data_root(tmp_path, monkeypatch):
     from finebench.cli.train import evaluate_command
+    from finebench.data.synthetic import build_synthetic
     from finebench.training.tapo.config import load_tapo_config
 
-    recipes = Path(__file__).resolve().parents[1] / "training"
-    config = load_tapo_config(recipes / "synth-tapo.yaml", [])
-    assert evaluate_command(config.output_dir, config.eval_tasks, config.image_root) == (
-        "finebench run --model hf:checkpoints/synth-tapo --tasks synth --data-root finebench-data")
+    monkeypatch.chdir(tmp_path)
+    build_synthetic(tmp_path / "finebench-data", test_per_class=1, train_per_class=2, image_size=28)
+    config = load_tapo_config(Path(__file__).resolve().parents[1] / "training" / "synth-tapo.yaml", [])
+    hint = evaluate_command(config.output_dir, config.eval_tasks, [config.train_data], config.image_root)
+    assert hint == "finebench run --model hf:checkpoints/synth-tapo --tasks synth --data-root finebench-data"
+    # the paper's recipes (data not generated here) evaluate on fgvr; eval_tasks wins when set
+    assert evaluate_command("c", [], ["released.json"], None) == "finebench run --model hf:c --tasks fgvr"
+    assert evaluate_command("c", ["cub_closed_seen", "cub_open_seen"], [], "d") == (
+        "finebench run --model hf:c --tasks cub_closed_seen,cub_open_seen --data-root d")

@@ -54,13 +54,17 @@ def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
     typer.echo(
         f"trained on {result.n_samples} samples, {result.global_step} steps, mean loss {result.train_loss:.4f}\n"
         f"checkpoint: {result.output_dir}\n"
-        f"evaluate:   {evaluate_command(result.output_dir, recipe.eval_tasks, recipe.image_root)}"
+        f"evaluate:   {evaluate_command(result.output_dir, recipe.eval_tasks, recipe.data_files, recipe.eval_data_root or recipe.image_root)}"
     )
     return result
 
 
-def evaluate_command(checkpoint: Path | str, tasks: str, data_root: str | None) -> str:
-    """The `finebench run` line for a fresh checkpoint, on the recipe's own tasks and data root."""
+def evaluate_command(checkpoint: Path | str, eval_tasks: list[str], data_files: list[str], data_root: str | None) -> str:
+    """The `finebench run` line for a fresh checkpoint on the recipe's benchmark: its ``eval_tasks``
+    if set, else the tasks its (generated) training data belongs to, else the paper's ``fgvr``."""
+    from finebench.util.generated import generated_tasks
+
+    tasks = ",".join(eval_tasks) or next((t for f in data_files if (t := generated_tasks(Path(f)))), "fgvr")
     root = f" --data-root {data_root}" if data_root else ""
     return f"finebench run --model hf:{checkpoint} --tasks {tasks}{root}"
 
@@ -76,5 +80,6 @@ def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     from finebench.training.tapo.run import train_tapo
 
     checkpoint = train_tapo(config, where)
-    typer.echo(f"checkpoint: {checkpoint}\nevaluate:   {evaluate_command(checkpoint, config.eval_tasks, config.image_root)}")
+    hint = evaluate_command(checkpoint, config.eval_tasks, [config.train_data], config.eval_data_root or config.image_root)
+    typer.echo(f"checkpoint: {checkpoint}\nevaluate:   {hint}")
     return checkpoint

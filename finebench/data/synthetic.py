@@ -327,11 +327,13 @@ def build_synthetic(data_root: Path, *, seed: int = 0, test_per_class: int = 4, 
     base = data_root / ROOT
     atomic_write_jsonl(base / "eval" / "synth_seen.jsonl", [item_to_row(i) for i in seen_items])
     atomic_write_jsonl(base / "eval" / "synth_unseen.jsonl", [item_to_row(i) for i in unseen_items])
-    mark_generated("synthetic", [base / "eval" / "synth_seen.jsonl", base / "eval" / "synth_unseen.jsonl"])
+    mark_generated("synthetic", [base / "eval" / "synth_seen.jsonl", base / "eval" / "synth_unseen.jsonl"], tasks="synth")
     atomic_write_jsonl(base / "synth_fewshot_train.jsonl",
                        [{"image_path": p, "class_name": name} for name, paths in train.items() for p in paths])
     atomic_write_json(base / "sft" / "synth-stage1.json", stage1)
     atomic_write_json(base / "tapo" / "synth-stage2.json", stage2)
+    # a checkpoint trained on these is evaluated on the synth tasks (the hint `finebench train` prints)
+    mark_generated("synthetic", [base / "sft" / "synth-stage1.json", base / "tapo" / "synth-stage2.json"], tasks="synth")
     report = SynthReport(data_root, len(seen), len(unseen), len(seen_items), len(unseen_items),
                          sum(map(len, train.values())), len(stage1), len(stage2))
     atomic_write_json(base / "meta.json", {

@@ -24,8 +24,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def mark_generated(kind: str, files: Iterable[Path]) -> None:
-    """Record ``files`` (item files in one folder or several) as generated data of ``kind``."""
+def mark_generated(kind: str, files: Iterable[Path], tasks: str | None = None) -> None:
+    """Record ``files`` (item or training files, in one folder or several) as generated data of
+    ``kind``; ``tasks``: the task group they belong to (what a checkpoint trained on them is
+    evaluated on)."""
     if kind not in KINDS:
         raise ValueError(f"unknown generated-data kind {kind!r}; one of {', '.join(KINDS)}")
     by_folder: dict[Path, dict[str, str]] = {}
@@ -35,18 +37,31 @@ def mark_generated(kind: str, files: Iterable[Path]) -> None:
         marker = folder / MARKER
         previous = _read_marker(marker)
         kept = previous.get("files", {}) if previous.get("kind") == kind else {}
-        atomic_write_json(marker, {"kind": kind, "files": {**kept, **hashes}})
+        atomic_write_json(marker, {"kind": kind, "tasks": tasks, "files": {**kept, **hashes}})
 
 
 def generated_kind(item_file: Path, sha256: str | None = None) -> str | None:
     """``demo`` or ``synthetic`` when ``item_file`` is (byte for byte) a file finebench generated,
     else None. ``sha256``: the file's hash when the caller has it already."""
-    item_file = Path(item_file)
-    marker = _read_marker(item_file.parent / MARKER)
-    recorded = marker.get("files", {}).get(item_file.name) if isinstance(marker.get("files"), dict) else None
-    if marker.get("kind") not in KINDS or recorded is None:
+    marker = _matching_marker(Path(item_file), sha256)
+    return marker["kind"] if marker else None
+
+
+def generated_tasks(path: Path) -> str | None:
+    """The task group a generated file belongs to (``synth`` for the synthetic benchmark's
+    training files), else None."""
+    marker = _matching_marker(Path(path), None)
+    tasks = marker.get("tasks") if marker else None
+    return tasks if isinstance(tasks, str) else None
+
+
+def _matching_marker(path: Path, sha256: str | None) -> dict | None:
+    marker = _read_marker(path.parent / MARKER)
+    files = marker.get("files")
+    recorded = files.get(path.name) if isinstance(files, dict) else None
+    if marker.get("kind") not in KINDS or recorded is None or not path.is_file():
         return None
-    return marker["kind"] if recorded == (sha256 or _sha256(item_file)) else None
+    return marker if recorded == (sha256 or _sha256(path)) else None
 
 
 def _read_marker(path: Path) -> dict:

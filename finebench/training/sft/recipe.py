@@ -43,9 +43,6 @@ class SFTRecipe:
     image_root: str | None = None
     """Folder that relative image paths in the data are resolved against [default: working dir]."""
     output_dir: str = ""
-    eval_tasks: str = "fgvr"
-    """Tasks of the ``finebench run`` command printed after training (with ``image_root`` as its
-    data root): the benchmark this recipe trains for. Not used by training itself."""
     classes_file: str | None = None
     """Optional class list, one name a line: a sample whose <answer> is not in it is a bad sample."""
     on_bad_sample: str = "error"

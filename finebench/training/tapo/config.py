@@ -64,9 +64,6 @@ class TapoConfig:
     image_root: str | None = None
     """Folder that relative image paths are resolved against [default: the data file's folder]."""
     output_dir: str = ""
-    eval_tasks: str = "fgvr"
-    """Tasks of the ``finebench run`` command printed after training (with ``image_root`` as its
-    data root): the benchmark this recipe trains for. Not used by training itself."""
     dtype: str = "float32"
     """Dtype the weights are loaded and kept in: float32 master weights (with ``bf16`` compute) by
     default; bfloat16 weights need ``optimizer: adamw_kahan`` (the release's memory-tight setup)."""
