@@ -12,7 +12,7 @@ import typer
 
 from finebench.util.errors import FinebenchError
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 
 
 def _results(path: Path) -> tuple[Path, dict[str, Any]]:

@@ -13,7 +13,7 @@ import typer
 
 from finebench.util.errors import FinebenchError
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 
 
 def make_server(folder: Path, port: int) -> Any:
@@ -37,7 +37,7 @@ def serve(folder: Path, port: int) -> None:
 
 @app.command("view")
 def view_cli(
-    runs: Annotated[list[Path], typer.Argument(help="Results directories of `finebench run` (the first two are compared side by side).")],
+    runs: Annotated[list[Path], typer.Argument(metavar="RUNS", help="Results directories of `finebench run` (the first two are compared side by side).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("finebench-out/explorer"),
     label: Annotated[Optional[list[str]], typer.Option("--label", help="Display name of each run, in order (repeat).")] = None,
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Where the images and item files are [default: the first run's].")] = None,
