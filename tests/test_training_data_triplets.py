@@ -75,8 +75,11 @@ def test_hf_clip_embedder_gives_unit_rows_independent_of_batching(
 
 
 def test_embedder_load_errors_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(FinebenchError, match="cannot load image embedder"):
+    with pytest.raises(FinebenchError, match=r"image embedder \(--encoder\): folder .*nowhere does not exist"):
         HFImageEmbedder(str(tmp_path / "nowhere"))
+    (tmp_path / "broken").mkdir()
+    with pytest.raises(FinebenchError, match="cannot load image embedder"):
+        HFImageEmbedder(str(tmp_path / "broken"))
     try:
         import open_clip  # noqa: F401
     except ImportError:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from finebench.adapters.base import Adapter
-from finebench.adapters.checkpoints import checkpoint_revision, resolve_device, resolve_source
+from finebench.adapters.checkpoints import checkpoint_revision, locate_card, resolve_device
 from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.adapters.instance import Request
 from finebench.embeddings.text import l2_normalise
@@ -104,7 +104,9 @@ class ClipAdapter(Adapter):
         if card.model.startswith(OPEN_CLIP_PREFIX):
             model: ContrastiveModel = OpenClipModel(card.model[len(OPEN_CLIP_PREFIX) :], options.pretrained, device)
         else:
-            model = HFContrastiveModel(resolve_source(card), device, trust_remote_code=card.trust_remote_code)
+            located = locate_card(card)
+            model = HFContrastiveModel(located.source, device, trust_remote_code=card.trust_remote_code,
+                                       local_files_only=located.local_files_only)
         return cls(model, batch_size=runtime.batch_size, options=options, device=device)
 
     def fingerprint(self) -> str:
@@ -192,17 +194,17 @@ class _PreprocessedImages:
 class HFContrastiveModel:
     """A transformers CLIP-like model (CLIPModel, SiglipModel, Siglip2 with fixed-size inputs...)."""
 
-    def __init__(self, source: str, device: str, *, trust_remote_code: bool = False) -> None:
+    def __init__(self, source: str, device: str, *, trust_remote_code: bool = False, local_files_only: bool = False) -> None:
         try:
             from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-            self._image_processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-            self._model = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code).to(device).eval()
+            kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
+            self._tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            self._image_processor = AutoImageProcessor.from_pretrained(source, **kwargs)
+            self._model = AutoModel.from_pretrained(source, **kwargs).to(device).eval()
         except Exception as exc:  # OSError, ValueError... for a bad or missing checkpoint
             raise FinebenchError(
-                f"cannot load contrastive model {source!r}: {type(exc).__name__}: {exc}\n"
-                "A hub id must already be in the Hugging Face cache when offline."
+                f"cannot load contrastive model {source!r}: {type(exc).__name__}: {exc}"
             ) from exc
         kind = type(self._model).__name__
         if not (hasattr(self._model, "get_image_features") and hasattr(self._model, "get_text_features")):

@@ -54,12 +54,15 @@ class HFImageEmbedder:
     image processor, from a local folder or a hub id already in the cache."""
 
     def __init__(self, model: str, device: str = "cpu") -> None:
+        from finebench.util.hub import locate
+
+        located = locate(model, "image embedder (--encoder)")  # a missing folder or an unreachable Hub: one line
         try:
             import torch  # noqa: F401  (fail early, with the message below, if torch is broken)
             from transformers import AutoImageProcessor, AutoModel
 
-            self._processor = AutoImageProcessor.from_pretrained(model)
-            self._model = AutoModel.from_pretrained(model).to(device).eval()
+            self._processor = AutoImageProcessor.from_pretrained(located.source, local_files_only=located.local_files_only)
+            self._model = AutoModel.from_pretrained(located.source, local_files_only=located.local_files_only).to(device).eval()
         except Exception as exc:  # OSError, ValueError... for a bad or missing checkpoint
             raise FinebenchError(f"cannot load image embedder {model!r}: {type(exc).__name__}: {exc}") from exc
         if not hasattr(self._model, "get_image_features"):
