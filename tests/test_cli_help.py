@@ -54,6 +54,8 @@ def test_the_defaults_rich_markup_used_to_eat():
                   "[default: 8]", "[default: auto]"):
         assert shown in text
     assert "[default: the task's]" in " ".join(render(("score",)).split())
+    assert "[default: every item]" in " ".join(render(("analyze", "pca")).split())
+    assert "[default: google/siglip-base-patch16-256]" in " ".join(render(("export", "lmms-eval")).split())
     assert "[default: ~/.cache/finebench]" in " ".join(render(("data", "synth")).split())
 
 

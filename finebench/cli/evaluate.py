@@ -43,7 +43,7 @@ def run(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model card name (see `finebench models`) or hf:PATH_OR_ID.")] = None,
     tasks: Annotated[Optional[str], typer.Option("--tasks", "-t", help="Comma-separated tasks and groups (see `finebench ls`).")] = None,
     data_root: DataRoot = None,
-    limit: Annotated[Optional[int], typer.Option(help="Seeded random sample of N items per task.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Seeded random sample of N items per task [default: every item].")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Requests per generate call.")] = 8,
     trials: Annotated[Optional[int], typer.Option(help="Trials per item [default: the task's, 3].")] = None,
     output_path: Annotated[Optional[Path], typer.Option("--output-path", "-o", help="Folder for results.json, samples and the response cache [default: finebench-out/NAME: the --name, else the model, each run of characters other than letters, digits, '.', '_' and '-' replaced by '_' (hf:checkpoints/x -> hf_checkpoints_x); finebench-out/demo for the demo].")] = None,

@@ -17,9 +17,9 @@ def export_lmms(
     out: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the task YAMLs (pass it to lmms-eval as --include_path).")],
     tasks: Annotated[str, typer.Option("--tasks", "-t", help="Comma-separated tasks and groups.")],
     data_root: DataRoot = None,
-    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 (default) or finebench.")] = None,
-    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the tasks' metrics.")] = None,
-    ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative.")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="fine-r1 or finebench [default: the task's, fine-r1].")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the tasks' metrics [default: all of them].")] = None,
+    ss_encoder: Annotated[Optional[str], typer.Option("--ss-encoder", help="Text encoder for SS_relative [default: google/siglip-base-patch16-256].")] = None,
 ) -> None:
     """Write lmms-eval task YAMLs (group `finebench`) that prompt and score exactly like `finebench run`."""
     from finebench.evaluation.config import DEFAULT_SS_ENCODER
