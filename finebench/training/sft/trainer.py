@@ -124,15 +124,21 @@ def load_model_and_processor(recipe: SFTRecipe) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     source = recipe.model
+    local_files_only = False
     if source.startswith(BUILTIN_PREFIX):
         from finebench.models.builtin import resolve_builtin
 
         source = str(resolve_builtin(source[len(BUILTIN_PREFIX) :]))
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, recipe.dtype)}
+    else:  # a cached Hub id with the Hub out of reach is read from the cache, without retries
+        from finebench.util.hub import locate
+
+        located = locate(source, f"model {recipe.model!r}")
+        source, local_files_only = located.source, located.local_files_only
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, recipe.dtype), "local_files_only": local_files_only}
     if recipe.attn_implementation:
         kwargs["attn_implementation"] = recipe.attn_implementation
     try:
-        processor = AutoProcessor.from_pretrained(source)
+        processor = AutoProcessor.from_pretrained(source, local_files_only=local_files_only)
         model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
         raise ConfigError(f"model {recipe.model!r}: cannot load ({type(exc).__name__}: {exc})") from exc
