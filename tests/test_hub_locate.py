@@ -4,12 +4,11 @@ an offline machine is one line naming the fix, not minutes of retries and a trac
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from finebench.util.errors import FinebenchError
 from finebench.util import hub
+from finebench.util.errors import FinebenchError
 from finebench.util.hub import Located, locate, looks_like_path
 
 

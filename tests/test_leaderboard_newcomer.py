@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from finebench.util.errors import FinebenchError
 from finebench.leaderboard.build import build_leaderboard
 from finebench.leaderboard.collect import load_run, load_runs
 from finebench.leaderboard.plots import bars_figure, chance_level, scatter_figure
 from finebench.leaderboard.render_md import leaderboard_markdown, summary_text
 from finebench.leaderboard.tables import build_tables
+from finebench.util.errors import FinebenchError
 from finebench.util.generated import MARKER, generated_kind, mark_generated
 from tests.test_leaderboard_outputs import CHROMIUM, write_card
 from tests.test_leaderboard_support import constant, full_run, write_run

@@ -8,7 +8,13 @@ import logging
 from typing import Any
 
 from finebench.adapters.checkpoints import locate_card, resolve_device
-from finebench.adapters.factory import CHECKPOINT_BACKENDS, RuntimeOptions, adapter_class, create_adapter, resolve_backend
+from finebench.adapters.factory import (
+    CHECKPOINT_BACKENDS,
+    RuntimeOptions,
+    adapter_class,
+    create_adapter,
+    resolve_backend,
+)
 from finebench.embeddings.text import load_text_encoder
 from finebench.evaluation.config import RunConfig
 from finebench.evaluation.evaluator import Evaluator

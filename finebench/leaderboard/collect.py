@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finebench.evaluation.config import DEFAULT_SS_ENCODER
 from finebench.evaluation.results import SCHEMA_VERSION
 from finebench.models.cards import ModelCard
 from finebench.tasks.config import METRICS_BY_WORLD
 from finebench.tasks.index import TaskIndex
 from finebench.util.errors import ConfigError, FinebenchError
-from finebench.evaluation.config import DEFAULT_SS_ENCODER
 
 PAPER_PROTOCOL = "fine-r1"
 PAPER_OPTION_ORDER = "release"

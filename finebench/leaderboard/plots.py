@@ -15,8 +15,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from finebench.tasks.items import RELEASE_OPTION_COUNT
 from finebench.leaderboard.tables import REPORTED, SPLITS, Row, Table
+from finebench.tasks.items import RELEASE_OPTION_COUNT
 
 
 def measured(table: Table) -> list[Row]:

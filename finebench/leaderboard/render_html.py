@@ -18,6 +18,7 @@ from html import escape
 
 import finebench
 from finebench.leaderboard.build import Leaderboard
+from finebench.leaderboard.collect import Run
 from finebench.leaderboard.general import GeneralRow, general_columns
 from finebench.leaderboard.render_md import (
     MISSING,
@@ -29,7 +30,6 @@ from finebench.leaderboard.render_md import (
     setting_description,
 )
 from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
-from finebench.leaderboard.collect import Run
 from finebench.leaderboard.tables import SPLITS, Column, Row, Table
 
 STYLE = """
