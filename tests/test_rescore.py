@@ -12,7 +12,7 @@ import pytest
 from finebench.data.demo import write_demo_data_root
 from finebench.evaluation.config import RunConfig
 from finebench.evaluation.evaluator import Evaluator
-from finebench.evaluation.rescore import rescore_file
+from finebench.evaluation.rescore import rescore, rescore_file
 from finebench.models.cards import ModelCard
 from finebench.util.errors import FinebenchError
 from tests.fakes import CharGramEncoder, ScriptedAdapter
@@ -91,3 +91,52 @@ def test_score_command_line(data_root, tmp_path):
                           "--metrics", "acuracy", "--data-root", str(data_root), "--output-path", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "acuracy" in bad.stderr
+
+
+def test_a_run_folder_rescores_every_task_into_one_results_file(data_root, tmp_path):
+    config = RunConfig(tasks=("cub",), data_root=data_root, output_path=tmp_path / "run", trials=1, metrics=("accuracy", "inclusion"))
+    card = ModelCard(name="fake", adapter="fake", model="fake")
+    run = Evaluator(config, ScriptedAdapter(lambda r: f"<answer>{r.options[r.doc_id % 4]}</answer>"), card).run()
+    results = rescore(tmp_path / "run", tasks=["cub"], data_root=data_root, output_path=tmp_path / "out",
+                      metrics=["accuracy", "inclusion"])
+    assert list(results["results"]) == ["cub_closed_seen", "cub_closed_unseen", "cub_open_seen", "cub_open_unseen"]
+    for task, summary in run["results"].items():
+        assert results["results"][task] == summary
+    assert results["groups"]["cub"]["n_tasks"] == 4 and results["groups"]["cub"] == run["groups"]["cub"]
+    # repeated --task and comma lists on the command line
+    out = subprocess.run([sys.executable, "-m", "finebench", "score", str(tmp_path / "run"), "--task", "cub_closed_seen",
+                          "--task", "cub_open_seen,cub_open_unseen", "--metrics", "accuracy,inclusion",
+                          "--data-root", str(data_root), "-o", str(tmp_path / "cli")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    on_disk = json.loads((tmp_path / "cli" / "results.json").read_text())
+    assert list(on_disk["results"]) == ["cub_closed_seen", "cub_open_seen", "cub_open_unseen"]
+
+
+def test_several_tasks_need_a_folder_holding_each_tasks_predictions(data_root, tmp_path):
+    one = write_predictions(tmp_path / "p.jsonl", [{"doc_id": 0, "response": "x"}])
+    with pytest.raises(FinebenchError, match="one file but 2 tasks"):
+        rescore(one, tasks=["cub_closed_seen", "cub_open_seen"], data_root=data_root,
+                output_path=tmp_path / "out")
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    write_predictions(folder / "cub_closed_seen.jsonl", [{"doc_id": i, "response": "x"} for i in range(4)])
+    with pytest.raises(FinebenchError, match="no samples_TASK.jsonl .* for cub_open_seen$"):
+        rescore(folder, tasks=["cub_closed_seen", "cub_open_seen"], data_root=data_root, output_path=tmp_path / "out")
+    with pytest.raises(FinebenchError, match="no such predictions file or folder"):
+        rescore(tmp_path / "nothing", tasks=["cub_closed_seen"], data_root=data_root, output_path=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_item_file_shared_by_two_tasks_is_read_once(data_root, tmp_path, monkeypatch):
+    from finebench.evaluation import plan as module
+
+    calls = []
+    real = module.load_items
+    monkeypatch.setattr(module, "load_items", lambda path: calls.append(path) or real(path))
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    for task in ("cub_closed_seen", "cub_open_seen"):  # both read bird_seen.jsonl
+        write_predictions(folder / f"samples_{task}.jsonl", [{"doc_id": i, "response": "x"} for i in range(4)])
+    rescore(folder, tasks=["cub_closed_seen", "cub_open_seen"], data_root=data_root, output_path=tmp_path / "out",
+            metrics=["accuracy", "inclusion"])
+    assert len(calls) == 1

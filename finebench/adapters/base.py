@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from finebench.adapters.instance import Request
 from finebench.util.errors import FinebenchError
@@ -27,6 +27,14 @@ GEN_KWARGS = frozenset(
 suppressed until then), which is how a throughput benchmark makes hf and vllm do equal work."""
 
 
+GEN_KWARG_TYPES: dict[str, type] = {
+    "do_sample": bool, "max_new_tokens": int, "min_new_tokens": int, "temperature": float, "top_p": float,
+    "top_k": int, "repetition_penalty": float, "seed": int,
+}
+
+_KIND_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a number"}
+
+
 def check_gen_kwargs(gen_kwargs: dict) -> None:
     """Refuse settings a backend would silently ignore."""
     unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
@@ -34,11 +42,46 @@ def check_gen_kwargs(gen_kwargs: dict) -> None:
         raise FinebenchError(f"unsupported generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}")
 
 
+def normalize_gen_kwargs(gen_kwargs: dict[str, Any], flag: str = "--gen-kwargs") -> dict[str, Any]:
+    """``--gen-kwargs`` checked (known keys, types, ranges) and completed as lm-eval users expect:
+    a ``temperature`` above 0 without ``do_sample`` turns sampling on, ``temperature=0`` means
+    greedy. Raises FinebenchError naming ``flag``."""
+    unknown = sorted(set(gen_kwargs) - GEN_KWARGS)
+    if unknown:
+        raise FinebenchError(f"{flag}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(GEN_KWARGS))}")
+    out: dict[str, Any] = {}
+    for key, value in gen_kwargs.items():
+        kind = GEN_KWARG_TYPES[key]
+        ok = isinstance(value, bool) if kind is bool else (
+            not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int))
+        if not ok:
+            raise FinebenchError(f"{flag}: {key} must be {_KIND_NAMES[kind]}, not {value!r}")
+        out[key] = float(value) if kind is float else value
+    for key, low in (("max_new_tokens", 1), ("min_new_tokens", 0), ("top_k", 0), ("temperature", 0.0)):
+        if key in out and out[key] < low:
+            raise FinebenchError(f"{flag}: {key} must be >= {low}, not {out[key]!r}")
+    if "top_p" in out and not 0 < out["top_p"] <= 1:
+        raise FinebenchError(f"{flag}: top_p must be in (0, 1], not {out['top_p']!r}")
+    if "repetition_penalty" in out and out["repetition_penalty"] <= 0:
+        raise FinebenchError(f"{flag}: repetition_penalty must be > 0")
+    if "min_new_tokens" in out and "max_new_tokens" in out and out["min_new_tokens"] > out["max_new_tokens"]:
+        raise FinebenchError(f"{flag}: min_new_tokens {out['min_new_tokens']} is above max_new_tokens {out['max_new_tokens']}")
+    if "temperature" in out and "do_sample" not in out:
+        out["do_sample"] = out["temperature"] > 0
+    return out
+
+
 class Adapter(ABC):
     output: ClassVar[Literal["text", "option_scores"]] = "text"
     supports_open_world: ClassVar[bool] = True
     strategies: ClassVar[tuple[str, ...]] = ("direct", "zero-shot-cot", "icl")
     """Inference strategies (``finebench.tasks.prompts.STRATEGIES``) the adapter can carry out."""
+    options_type: ClassVar[type | None] = None
+    """The dataclass of the ``adapter_options`` a card (or ``--model-args``) may set; None: none."""
+    prepares_own_images: ClassVar[bool] = False
+    """True when the backend resizes images by its own rules (CLIP preprocessing, lmms-eval's model
+    wrappers): the harness then hands it decoded images and applies no protocol image rule
+    (``finebench.evaluation.images``); hf, vllm and openai get the protocol's prepared images."""
     batch_size_hint: int | None = None
     """Requests per call the adapter wants instead of the run's ``--batch-size`` (vLLM schedules
     large chunks itself); None: the run's batch size."""
@@ -46,6 +89,10 @@ class Adapter(ABC):
     @abstractmethod
     def fingerprint(self) -> str:
         """A stable id of the weights and settings that change outputs; keys the response cache."""
+
+    def settings(self) -> dict[str, Any]:
+        """Resolved load settings that change outputs (dtype, pixel bounds...), for results.json."""
+        return {}
 
     def generate(self, requests: Sequence[Request]) -> list[str]:
         """One response text per request, in order. Raise for a whole-batch failure only."""

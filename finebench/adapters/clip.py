@@ -86,6 +86,8 @@ class ContrastiveModel(Protocol):
 
 class ClipAdapter(Adapter):
     output = "option_scores"
+    options_type = ClipOptions
+    prepares_own_images = True
     supports_open_world = False
     strategies: ClassVar[tuple[str, ...]] = tuple(STRATEGY_TEMPLATES)
 

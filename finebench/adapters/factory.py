@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, fields, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from finebench.adapters.base import Adapter
-from finebench.models.cards import ModelCard
+from finebench.models.cards import DTYPES, ModelCard
 from finebench.util.errors import ConfigError, FinebenchError
 from finebench.util.suggest import unknown_name_error
 
@@ -89,3 +89,40 @@ def adapter_class(card: ModelCard) -> type[Adapter]:
 
 def create_adapter(card: ModelCard, runtime: RuntimeOptions) -> Adapter:
     return adapter_class(card).from_card(card, runtime)
+
+
+CARD_MODEL_ARGS: dict[str, type] = {"dtype": str, "min_pixels": int, "max_pixels": int, "trust_remote_code": bool}
+"""``--model-args`` keys that override the card's own fields; any other key must be an
+``adapter_options`` field of the card's adapter (e.g. ``attn_implementation`` for hf)."""
+
+
+def apply_model_args(card: ModelCard, model_args: dict[str, Any]) -> ModelCard:
+    """The card with ``--model-args`` applied, checked against the adapter's options before any
+    weights load: an unknown key or a badly typed value is a one-line error naming the flag."""
+    if not model_args:
+        return card
+    options_type = adapter_class(card).options_type
+    option_names = {f.name for f in fields(options_type)} if options_type is not None else set()
+    unknown = sorted(set(model_args) - set(CARD_MODEL_ARGS) - option_names)
+    if unknown:
+        known = ", ".join(sorted({*CARD_MODEL_ARGS, *option_names}))
+        raise ConfigError(f"--model-args: unknown key(s) {', '.join(unknown)} for the {card.adapter} adapter; known: {known}")
+    card_args = {k: v for k, v in model_args.items() if k in CARD_MODEL_ARGS}
+    for key, value in card_args.items():
+        kind = CARD_MODEL_ARGS[key]
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 1)):
+            wanted = "a positive integer" if kind is int else f"a {kind.__name__}"
+            raise ConfigError(f"--model-args: {key} must be {wanted}, not {value!r}")
+    low, high = card_args.get("min_pixels", card.min_pixels), card_args.get("max_pixels", card.max_pixels)
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"--model-args: min_pixels {low} is above max_pixels {high}")
+    if "dtype" in card_args and card_args["dtype"] not in DTYPES:
+        raise ConfigError(f"--model-args: dtype {card_args['dtype']!r} is not one of {', '.join(DTYPES)}")
+    options = {**card.adapter_options, **{k: v for k, v in model_args.items() if k in option_names}}
+    updated = replace(card, adapter_options=options, **card_args)
+    if options_type is not None:
+        try:
+            options_type(**options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--model-args: {exc}") from exc
+    return updated

@@ -12,39 +12,54 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from finebench.adapters.base import DEFAULT_MAX_NEW_TOKENS, Adapter, check_gen_kwargs
 from finebench.adapters.checkpoints import checkpoint_revision, locate_card, resolve_device
-from finebench.adapters.factory import RuntimeOptions
+from finebench.adapters.factory import RuntimeOptions, options_from_card
 from finebench.adapters.instance import Request
-from finebench.models.cards import ModelCard
+from finebench.models.cards import DTYPES, ModelCard
 from finebench.util.errors import ConfigError, FinebenchError
 
 if TYPE_CHECKING:
     import torch
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 
 SAMPLING_KWARGS = ("temperature", "top_p", "top_k")
 
+
+@dataclass(frozen=True)
+class HFOptions:
+    """``adapter_options`` (or ``--model-args`` keys) the transformers backend takes."""
+
+    attn_implementation: str | None = None
+    """``eager``, ``sdpa``, ``flash_attention_2``...; None: transformers' default (sdpa)."""
+
+
 class HFAdapter(Adapter):
     output = "text"
+    options_type = HFOptions
 
-    def __init__(self, model: Any, processor: Any, *, fingerprint: str, default_seed: int) -> None:
+    def __init__(self, model: Any, processor: Any, *, fingerprint: str, default_seed: int,
+                 settings: dict[str, Any] | None = None) -> None:
         self.model = model
         self.processor = processor
         self._fingerprint = fingerprint
         self._default_seed = default_seed
+        self._settings = settings or {}
 
     @classmethod
     def from_card(cls, card: ModelCard, runtime: RuntimeOptions) -> HFAdapter:
         """Load the card's checkpoint onto the runtime device; any failure is a FinebenchError."""
+        options = options_from_card(card, HFOptions)
         device = resolve_device(runtime.device)
         located = locate_card(card)
         source = located.source
         dtype = _resolve_dtype(card, device)
+        load_kwargs: dict[str, Any] = {}
+        if options.attn_implementation is not None:
+            load_kwargs["attn_implementation"] = options.attn_implementation
         try:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -52,7 +67,7 @@ class HFAdapter(Adapter):
                                                       local_files_only=located.local_files_only)
             model = AutoModelForImageTextToText.from_pretrained(
                 source, dtype=dtype, device_map=device, trust_remote_code=card.trust_remote_code,
-                local_files_only=located.local_files_only,
+                local_files_only=located.local_files_only, **load_kwargs,
             )
         except Exception as exc:  # transformers raises OSError, ValueError, KeyError... for a bad checkpoint
             raise FinebenchError(
@@ -63,11 +78,15 @@ class HFAdapter(Adapter):
             raise FinebenchError(f"model {card.name!r} ({source}) has no chat template; finebench needs a chat model")
         processor.tokenizer.padding_side = "left"
         model.eval()
-        fingerprint = _fingerprint(source, model, processor, dtype)
-        return cls(model, processor, fingerprint=fingerprint, default_seed=runtime.seed)
+        fingerprint = _fingerprint(source, model, processor, dtype, options)
+        settings = {"dtype": _dtype_name(dtype), "pixels": _pixel_bounds(processor), **load_kwargs}
+        return cls(model, processor, fingerprint=fingerprint, default_seed=runtime.seed, settings=settings)
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
 
     def generate(self, requests: Sequence[Request]) -> list[str]:
         """Responses in request order; requests with equal generation settings share one batch."""
@@ -117,15 +136,34 @@ class HFAdapter(Adapter):
 
 
 def _resolve_dtype(card: ModelCard, device: str) -> torch.dtype:
-    """``auto`` is bf16 on GPUs (what the checkpoints were trained in) and fp32 on CPU, where
-    bf16 matmuls are slow and, on some CPUs, emulated."""
+    """``auto`` is bf16, the dtype the authors evaluated (and trained) in, wherever the device
+    computes it natively; fp32 where it would only be emulated (old GPUs, CPUs without AVX512-BF16
+    or AMX), which is slower than fp32 there."""
     import torch
 
     if card.dtype not in DTYPES:
         raise ConfigError(f"{card.source_file or card.name}: dtype {card.dtype!r} is not one of {', '.join(DTYPES)}")
     if card.dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return torch.bfloat16 if bf16_supported(device) else torch.float32
     return getattr(torch, card.dtype)
+
+
+def bf16_supported(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 natively (what ``dtype: auto`` picks bf16 on)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    if device == "cpu":
+        try:  # oneDNN's own check for AVX512-BF16 / AMX; private, hence the fallback
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _accepts_pixel_bounds(image_processor: Any) -> bool:
@@ -185,10 +223,10 @@ def _generation_settings(gen_kwargs: dict[str, Any], pad_token_id: int | None) -
     return settings
 
 
-def _fingerprint(source: str, model: Any, processor: Any, dtype: torch.dtype) -> str:
+def _fingerprint(source: str, model: Any, processor: Any, dtype: torch.dtype, options: HFOptions) -> str:
     # loaded from somewhere we cannot inspect: the config is the best evidence we have
     revision = checkpoint_revision(source) or (
         "rev=local|files=config-" + hashlib.sha256(model.config.to_json_string().encode()).hexdigest()[:16]
     )
-    dtype_name = str(dtype).removeprefix("torch.")
-    return f"hf:{source}|{revision}|dtype={dtype_name}|pixels={_pixel_bounds(processor)}"
+    attention = f"|attn={options.attn_implementation}" if options.attn_implementation else ""
+    return f"hf:{source}|{revision}|dtype={_dtype_name(dtype)}|pixels={_pixel_bounds(processor)}{attention}"

@@ -94,6 +94,8 @@ def _doc_messages(doc: dict[str, Request]) -> list[dict[str, Any]]:
 
 class LmmsAdapter(Adapter):
     output = "text"
+    options_type = LmmsOptions
+    prepares_own_images = True  # lmms-eval's model wrappers (e.g. qwen2_5_vl) run their own image rules
 
     def __init__(self, model: Any, *, fingerprint: str) -> None:
         self.model = model

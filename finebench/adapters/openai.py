@@ -76,6 +76,7 @@ def chat_payload(model: str, request: Request) -> dict[str, Any]:
 
 
 class OpenAIAdapter(Adapter):
+    options_type = EndpointSettings
     output = "text"
 
     def __init__(self, model: str, settings: EndpointSettings, api_key: str | None) -> None:

@@ -135,12 +135,15 @@ def device_groups(n_engines: int, gpus_per_engine: int, visible: Sequence[str]) 
 
 class VLLMAdapter(Adapter):
     output = "text"
+    options_type = VLLMOptions
 
-    def __init__(self, engines: list[Any], *, fingerprint: str, default_seed: int, chunk_size: int) -> None:
+    def __init__(self, engines: list[Any], *, fingerprint: str, default_seed: int, chunk_size: int,
+                 settings: dict[str, Any] | None = None) -> None:
         self.engines = engines
         self._fingerprint = fingerprint
         self._default_seed = default_seed
         self.batch_size_hint = chunk_size
+        self._settings = settings or {}
 
     @classmethod
     def from_card(cls, card: ModelCard, runtime: RuntimeOptions) -> VLLMAdapter:
@@ -153,10 +156,16 @@ class VLLMAdapter(Adapter):
         else:
             engines = _start_workers(kwargs, options)
         chunk = max(options.chunk_size, runtime.batch_size)
-        return cls(engines, fingerprint=_fingerprint(source, kwargs), default_seed=runtime.seed, chunk_size=chunk)
+        # vLLM's dtype "auto" is the checkpoint's own (bfloat16 for the Qwen2.5-VL and Fine-R1 weights)
+        settings = {"dtype": kwargs["dtype"], **kwargs.get("mm_processor_kwargs", {})}
+        return cls(engines, fingerprint=_fingerprint(source, kwargs), default_seed=runtime.seed, chunk_size=chunk,
+                   settings=settings)
 
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
 
     def generate(self, requests: Sequence[Request]) -> list[str]:
         if not self.engines:

@@ -1,65 +1,40 @@
 """The ``finebench`` command line: one module per command group, each thin (parse, call the library,
-print). This package is the top of the house: it may import anything below; nothing imports it.
+print); ``app`` mounts them. This package is the top of the house: it may import anything below;
+nothing imports it.
 
-Start-up stays fast: only typer and finebench's light modules are imported here; torch,
-transformers and rich's progress machinery are imported inside the commands that need them.
+Start-up stays fast: torch, transformers and rich's progress machinery are imported inside the
+commands that need them, and ``finebench ls`` answers without typer at all: typer validates every
+option value through pydantic, which alone costs more than listing the tasks (see
+benchmarks/bench_startup.py). ``app`` is built on first use.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Any
 
-import typer
-
-from finebench.cli.analyze import app as analyze_app
-from finebench.cli.data import data_app
-from finebench.cli.evaluate import app as evaluate_app
-from finebench.cli.export import export_app
-from finebench.cli.leaderboard import app as leaderboard_app
-from finebench.cli.power import app as power_app
-from finebench.cli.train import train_app
-from finebench.cli.view import app as view_app
 from finebench.util.errors import FinebenchError
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    # Plain help: rich markup would read every "[default: ...]" in a help string as a tag and drop it.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks).",
-)
 
+def __getattr__(name: str) -> Any:
+    """``app``: the root typer app (``finebench.cli.root``), built on first use."""
+    if name == "app":
+        from finebench.cli.root import app
 
-def _print_version(value: bool) -> None:
-    if value:
-        import finebench
-
-        typer.echo(f"finebench {finebench.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """Fine-grained visual recognition benchmark for multimodal LLMs (Fine-R1 tasks)."""
-app.add_typer(evaluate_app)  # `run`, `score`, `ls`, `models`
-app.add_typer(data_app, name="data")
-app.add_typer(leaderboard_app)  # `leaderboard`, `compare`
-app.add_typer(view_app)  # `view`
-app.add_typer(power_app)  # `power`
-app.add_typer(analyze_app, name="analyze")  # `report`, `probe`, `taxonomy`, `pca`
-app.add_typer(export_app, name="export")
-app.add_typer(train_app, name="train")
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     try:
+        if sys.argv[1:] == ["ls"]:
+            from finebench.tasks.index import TaskIndex, task_listing
+
+            sys.stdout.write(task_listing(TaskIndex()))
+            return
+        from finebench.cli.root import app
+
         app()
     except FinebenchError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

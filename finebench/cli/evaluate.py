@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from finebench.cli.options import DataRoot, parse_metric_list, split_names
+from finebench.cli.options import DataRoot, parse_kv_option, parse_metric_list, split_names
 from finebench.util.errors import FinebenchError
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ def run(
     general: Annotated[Optional[str], typer.Option(help="General-capability benchmarks run through lmms-eval (Appendix F): comma-separated mme, mmbench, seedbench, imagewikiqa.")] = None,
     lmms_include_path: Annotated[Optional[Path], typer.Option("--lmms-include-path", help="Extra lmms-eval task folder for --general (e.g. one defining imagewikiqa).")] = None,
     icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
+    model_args: Annotated[Optional[str], typer.Option("--model-args", help="k=v,k=v over the model card: dtype (auto = bfloat16 where native, float16, float32), min_pixels, max_pixels, trust_remote_code, and the adapter's options (hf: attn_implementation).")] = None,
+    gen_kwargs: Annotated[Optional[str], typer.Option("--gen-kwargs", help="k=v,k=v over the task's generation settings: max_new_tokens, min_new_tokens, temperature, top_p, top_k, do_sample, repetition_penalty.")] = None,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
     Qwen2.5-VL on generated images in the release layout). With --general: general-capability
@@ -83,7 +85,13 @@ def run(
     elif model is None or (tasks is None and general is None):
         raise FinebenchError("give both --model and --tasks (or --general), or neither for the offline demo")
     output_path = output_path or Path("finebench-out") / _slug(name or model)
+    from finebench.adapters.base import normalize_gen_kwargs
     from finebench.models.cards import resolve_model
+
+    parsed_model_args = parse_kv_option(model_args, "--model-args")
+    parsed_gen_kwargs = normalize_gen_kwargs(parse_kv_option(gen_kwargs, "--gen-kwargs"))
+    if tasks is None and (parsed_model_args or parsed_gen_kwargs):
+        raise FinebenchError("--model-args and --gen-kwargs apply to --tasks runs; --general takes the card's lmms block")
 
     card = resolve_model(model)  # once: the FGVR run and the general benchmarks share it
     if name:
@@ -101,7 +109,8 @@ def run(
             protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,
             metrics=tuple(parse_metric_list(metrics)) if metrics else None, ss_encoder=ss_encoder,
             cache_path=cache_path, request_order=request_order, option_order=option_order,
-            strategy=strategy, icl_pool=icl_pool), device=device, backend=backend)
+            strategy=strategy, icl_pool=icl_pool, model_args=parsed_model_args, gen_kwargs=parsed_gen_kwargs),
+            device=device, backend=backend)
         if demo:
             typer.echo("demo: a random model on generated items; 0.00 is the expected score (this checks the harness, "
                        "not a model; the leaderboard keeps it out of the paper's tables)")
@@ -160,21 +169,21 @@ def _print_results(results: dict) -> None:
 
 @app.command()
 def score(
-    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help='JSONL rows {"doc_id": int, "response": str}, or a samples file from `run`.')],
-    task: Annotated[str, typer.Option("--task", help="The task the predictions answer.")],
+    predictions: Annotated[Path, typer.Argument(metavar="PREDICTIONS", help='JSONL rows {"doc_id": int, "response": str} or a samples file from `run` (one task); or a folder holding samples_TASK.jsonl per task (a `run` output folder).')],
+    task: Annotated[list[str], typer.Option("--task", help="Task or group the predictions answer; repeat it, or give a comma-separated list, for several.")],
     output_path: Annotated[Path, typer.Option("--output-path", "-o", help="Folder for results.json and the re-scored samples.")],
     protocol: Annotated[Optional[str], typer.Option(help="fine-r1 or finebench [default: the task's].")] = None,
     metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the task's metrics [default: all of them].")] = None,
     data_root: DataRoot = None,
     ss_encoder: Annotated[str, typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path.")] = "google/siglip-base-patch16-256",
 ) -> None:
-    """Re-score saved responses without any model."""
-    from finebench.evaluation.rescore import rescore_file
+    """Re-score saved responses without any model, for one task or several into one results.json."""
+    from finebench.evaluation.rescore import rescore
     from finebench.util.resources import default_data_root
 
-    results = rescore_file(
+    results = rescore(
         predictions,
-        task=task,
+        tasks=[name for spec in task for name in split_names(spec)],
         data_root=Path(data_root or default_data_root()).expanduser(),
         output_path=output_path,
         protocol=protocol,
@@ -188,12 +197,9 @@ def score(
 @app.command("ls")
 def list_tasks() -> None:
     """List tasks and groups (name first on each line)."""
-    from finebench.tasks.index import TaskIndex
+    from finebench.tasks.index import TaskIndex, task_listing
 
-    index = TaskIndex()
-    lines = [f"{name}\ttask\t{path.relative_to(index.directory)}" for name, path in index.tasks.items()]
-    lines += [f"{g.name}\tgroup\t{len(index.expand([g.name]))} tasks: {g.description}" for g in index.groups.values()]
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write(task_listing(TaskIndex()))
 
 
 @app.command()

@@ -7,11 +7,12 @@ SS_relative (and ``finebench score --metrics accuracy,inclusion``) never loads t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from finebench.util.errors import FinebenchError
+
+if TYPE_CHECKING:  # numpy is imported where vectors are made: `finebench score` without SS_relative never needs it
+    import numpy as np
 
 DEFAULT_TEXT_ENCODER = "google/siglip-base-patch16-256"
 SIGLIP_MAX_LENGTH = 64
@@ -26,6 +27,8 @@ class TextEncoder(Protocol):
 
 
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     matrix = np.asarray(matrix, dtype=np.float32)
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
@@ -39,6 +42,8 @@ class CachedEncoder:
         self._cache: dict[str, np.ndarray] = {}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             for text, vector in zip(missing, self.encoder.encode(missing), strict=True):
@@ -63,6 +68,7 @@ class _HFTextEncoder:
         self.max_length = min(SIGLIP_MAX_LENGTH, getattr(config, "max_position_embeddings", SIGLIP_MAX_LENGTH))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
         import torch
 
         chunks = []

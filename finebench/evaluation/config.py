@@ -3,8 +3,10 @@ metrics, ordering, strategy) that every later step reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REQUEST_ORDERS = ("length", "doc", "shuffled")
 
@@ -38,6 +40,10 @@ class RunConfig:
     icl_pool: Path | None = None
     """JSONL of seen-class training images (``image_path``, ``class_name``; paths relative to the
     data root) that ``icl`` draws its demonstrations from, e.g. a ``*_fewshot_train.jsonl``."""
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    """``--model-args`` as given (already applied to the model card); recorded in results.json."""
+    gen_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """``--gen-kwargs``: over the task's and the card's generation settings (cache keys include them)."""
 
     def resolved_cache_path(self) -> Path:
         return self.cache_path or self.output_path / "responses.sqlite"

@@ -20,13 +20,13 @@ from finebench.adapters.instance import Request
 from finebench.embeddings.text import CachedEncoder, TextEncoder, load_text_encoder
 from finebench.evaluation.cache import ResponseCache
 from finebench.evaluation.config import REQUEST_ORDERS, RunConfig
+from finebench.evaluation.images import image_rule, preparer
 from finebench.evaluation.plan import (
+    ItemFiles,
     PlannedSample,
     check_adapter_supports,
     effective_metrics,
-    file_sha256,
     item_file,
-    load_image,
     order_pending,
     plan_task,
     select_items,
@@ -36,7 +36,7 @@ from finebench.models.cards import ModelCard
 from finebench.scoring import SampleScore, ScoringContext, ScoringInput, aggregate, score_samples
 from finebench.tasks.config import OPTION_ORDERS, PROTOCOLS, TaskConfig
 from finebench.tasks.index import TaskIndex
-from finebench.tasks.items import RELEASE_OPTION_COUNT, load_items
+from finebench.tasks.items import RELEASE_OPTION_COUNT
 from finebench.tasks.prompts import (
     STRATEGIES,
     applied_strategy,
@@ -45,6 +45,7 @@ from finebench.tasks.prompts import (
 from finebench.util.errors import FinebenchError
 from finebench.util.fsutil import atomic_write_json, atomic_write_jsonl
 from finebench.util.generated import generated_kind
+from finebench.util.imaging import load_keeping_alpha
 
 log = logging.getLogger("finebench")
 
@@ -66,7 +67,7 @@ class Evaluator:
         card: ModelCard,
         *,
         index: TaskIndex | None = None,
-        image_loader: Callable[[Path], Any] = load_image,
+        image_loader: Callable[[Path], Any] = load_keeping_alpha,
         encoder_loader: Callable[[str], TextEncoder] = load_text_encoder,
         progress: Any = None,
     ) -> None:
@@ -92,6 +93,7 @@ class Evaluator:
         self.fingerprint = adapter.fingerprint()
         self._encoder: TextEncoder | None = None
         self._demo_pool: Mapping[str, Sequence[str]] | None = None
+        self._item_files = ItemFiles(config.data_root)
 
     # ---- whole run -------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -131,6 +133,7 @@ class Evaluator:
                 "model": self.card.model,
                 "family": self.card.family,
                 "fingerprint": self.fingerprint,
+                "settings": self.adapter.settings(),
             },
             "config": {
                 "tasks": list(c.tasks),
@@ -146,6 +149,8 @@ class Evaluator:
                 "option_order": c.option_order,
                 "strategy": c.strategy,
                 "icl_pool": str(c.icl_pool) if c.icl_pool else None,
+                "model_args": dict(c.model_args),
+                "gen_kwargs": dict(c.gen_kwargs),
             },
             "results": {},
             "groups": {},
@@ -162,19 +167,20 @@ class Evaluator:
         if c.option_order == "circular":
             trials = self._circular_trials(task, c.trials)
         metrics = effective_metrics(task, c.metrics)
+        all_items, items_sha = self._item_files.get(task)
         items_path = item_file(task, c.data_root)
-        all_items = load_items(items_path)
         items = select_items(all_items, c.limit, seed)
-        items_sha = file_sha256(items_path)
-        task_hash = hashlib.sha256(f"{task.config_hash()}:{items_sha}:{protocol}".encode()).hexdigest()[:16]
+        rule = image_rule(protocol, type(self.adapter))
+        # the image rule changes what the model sees, so it is part of every cache key
+        task_hash = hashlib.sha256(f"{task.config_hash()}:{items_sha}:{protocol}:{rule}".encode()).hexdigest()[:16]
         order = c.option_order or task.protocols[protocol].option_order
         planned = plan_task(
             task, items, protocol=protocol, seed=seed, trials=trials, model_fingerprint=self.fingerprint,
-            task_hash=task_hash, gen_overrides=dict(self.card.generation), option_order=c.option_order,
+            task_hash=task_hash, gen_overrides={**self.card.generation, **c.gen_kwargs}, option_order=c.option_order,
             strategy=applied_strategy(c.strategy, task.world), demo_pool=self._demo_pool,
             label_set=task_label_set(all_items) if order == "label-set" else (),
         )
-        responses, errors = self._responses(task, planned, cache, seed)
+        responses, errors = self._responses(task, planned, cache, seed, preparer(rule))
         summary, samples = self._score(task, protocol, metrics, trials, planned, responses, errors)
         meta = {
             "task_hash": task_hash,
@@ -186,6 +192,7 @@ class Evaluator:
             "split": task.split,
             "protocol": protocol,
             "option_order": order,
+            "image_rule": rule,
             "strategy": applied_strategy(c.strategy, task.world),
             "metrics": list(metrics),
             "n_items_total": len(all_items),
@@ -209,7 +216,8 @@ class Evaluator:
         return RELEASE_OPTION_COUNT
 
     def _responses(
-        self, task: TaskConfig, planned: list[PlannedSample], cache: ResponseCache, seed: int
+        self, task: TaskConfig, planned: list[PlannedSample], cache: ResponseCache, seed: int,
+        prepare: Callable[[Any], Any],
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Cached responses plus fresh ones for the missing keys; failures as key -> message."""
         unique = {s.key: s for s in planned}
@@ -221,10 +229,10 @@ class Evaluator:
         batches = [pending[i : i + size] for i in range(0, len(pending), size)]
         with ThreadPoolExecutor(max_workers=4) as pool:
             # images of the next batch are decoded while the model works on this one
-            upcoming = self._load_async(batches[0], pool) if batches else []
+            upcoming = self._load_async(batches[0], pool, prepare) if batches else []
             for number, batch in enumerate(batches):
                 loaded = [future.result() for future in upcoming]
-                upcoming = self._load_async(batches[number + 1], pool) if number + 1 < len(batches) else []
+                upcoming = self._load_async(batches[number + 1], pool, prepare) if number + 1 < len(batches) else []
                 fresh, failed = self._run_batch(task, batch, loaded)
                 cache.put_many((k, self.fingerprint, task.name, unique[k].item.doc_id, unique[k].trial, r) for k, r in fresh.items())
                 responses.update(fresh)
@@ -233,8 +241,9 @@ class Evaluator:
                     self.progress.advance(bar, len(batch))
         return responses, errors
 
-    def _load_async(self, batch: list[PlannedSample], pool: ThreadPoolExecutor) -> list[Future]:
-        return [pool.submit(self._try_load_all, [s.item.image_path, *(p for p, _ in s.demonstrations)]) for s in batch]
+    def _load_async(self, batch: list[PlannedSample], pool: ThreadPoolExecutor, prepare: Callable[[Any], Any]) -> list[Future]:
+        return [pool.submit(self._try_load_all, [s.item.image_path, *(p for p, _ in s.demonstrations)], prepare)
+                for s in batch]
 
     def _run_batch(
         self, task: TaskConfig, batch: list[PlannedSample], loaded: list[tuple[list[Any], str | None]]
@@ -260,13 +269,14 @@ class Evaluator:
                     failed[sample.key] = f"generation failed: {type(exc).__name__}: {exc}"
         return fresh, failed
 
-    def _try_load_all(self, relative_paths: list[str]) -> tuple[list[Any], str | None]:
-        """All images of one request, or the first failure (a request is only sent whole)."""
+    def _try_load_all(self, relative_paths: list[str], prepare: Callable[[Any], Any]) -> tuple[list[Any], str | None]:
+        """All images of one request, prepared by the task's image rule, or the first failure (a
+        request is only sent whole)."""
         images = []
         for relative in relative_paths:
             path = self.config.data_root / relative
             try:
-                images.append(self.image_loader(path))
+                images.append(prepare(self.image_loader(path)))
             except FileNotFoundError:
                 return [], f"image not found: {path}"
             except Exception as exc:

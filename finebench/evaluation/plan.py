@@ -16,7 +16,7 @@ from finebench.adapters.base import Adapter
 from finebench.evaluation.cache import response_key
 from finebench.models.cards import ModelCard
 from finebench.tasks.config import TaskConfig
-from finebench.tasks.items import Item
+from finebench.tasks.items import Item, load_items
 from finebench.tasks.prompts import (
     apply_strategy,
     prompt_hash,
@@ -97,6 +97,22 @@ def metrics_left_out(tasks: Sequence[TaskConfig], requested: Sequence[str] | Non
                 if metric not in requested:
                     left.setdefault(metric, []).append(task.name)
     return left
+
+
+class ItemFiles:
+    """Item files read, validated and hashed once per run or re-scoring, however many tasks share
+    one (every ``*_closed_*`` task reads the same file as its ``*_open_*`` twin)."""
+
+    def __init__(self, data_root: Path) -> None:
+        self.data_root = Path(data_root)
+        self._read: dict[str, tuple[list[Item], str]] = {}
+
+    def get(self, task: TaskConfig) -> tuple[list[Item], str]:
+        """The task's items and the sha256 of their file."""
+        if task.source not in self._read:
+            path = item_file(task, self.data_root)
+            self._read[task.source] = (load_items(path), file_sha256(path))
+        return self._read[task.source]
 
 
 def effective_metrics(task: TaskConfig, requested: Sequence[str] | None) -> tuple[str, ...]:

@@ -5,8 +5,10 @@
     {
       "schema_version": 1,
       "created": "2026-11-24T20:00:00+00:00",         # UTC, ISO 8601
-      "model": {"name", "display_name", "adapter", "model", "family", "fingerprint"},  # display_name: --name or the card's
-      "config": {"protocol", "seed", "trials", "limit", "batch_size", "metrics", "data_root", "ss_encoder"},
+      "model": {"name", "display_name", "adapter", "model", "family", "fingerprint",  # display_name: --name or the card's
+                "settings": {"dtype", "pixels", "attn_implementation"...}},  # resolved load settings
+      "config": {"protocol", "seed", "trials", "limit", "batch_size", "metrics", "data_root", "ss_encoder",
+                 "model_args": {...}, "gen_kwargs": {...}},                 # --model-args, --gen-kwargs
       "results": {                                   # one entry per finished task
         TASK: {
           METRIC: float,                             # mean over trials, in percent
@@ -20,7 +22,7 @@
       },
       "groups": {GROUP: {METRIC: float, "n_tasks": int, "tasks": [TASK, ...]}},   # macro averages
       "tasks": {TASK: {"task_hash", "config_hash", "items_sha256", "version", "dataset", "world",
-                       "split", "protocol", "n_items_total", "seeds": [int, ...], "source",
+                       "split", "protocol", "image_rule", "n_items_total", "seeds": [int, ...], "source",
                        "generated": "demo" | "synthetic" | null}},   # items finebench generated (finebench.util.generated)
       "environment": {"finebench", "python", "platform", "git_hash", "packages": {NAME: VERSION}},
       "general": {BENCHMARK: {"score": float, "unit": "%" | "score", "lmms_task", "metrics": {...},
@@ -33,6 +35,7 @@ score; their number is reported as ``n_errors``.
 
 from __future__ import annotations
 
+import functools
 import platform
 import statistics
 import subprocess
@@ -64,6 +67,14 @@ def git_hash() -> str | None:
 
 
 def environment() -> dict[str, Any]:
+    """Versions and the checkout's commit: computed once per process (a git call and eight
+    package look-ups), a fresh copy per caller."""
+    facts = _environment()
+    return {**facts, "packages": dict(facts["packages"])}
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
     packages = {}
     for name in REPORTED_PACKAGES:
         try:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from finebench.adapters.base import normalize_gen_kwargs
 from finebench.adapters.checkpoints import locate_card, resolve_device
 from finebench.adapters.factory import (
     CHECKPOINT_BACKENDS,
     RuntimeOptions,
     adapter_class,
+    apply_model_args,
     create_adapter,
     resolve_backend,
 )
@@ -22,6 +24,7 @@ from finebench.evaluation.plan import check_adapter_supports, effective_metrics,
 from finebench.models.cards import ModelCard
 from finebench.tasks.index import TaskIndex
 from finebench.tasks.items import RELEASE_OPTION_COUNT
+from finebench.util.errors import FinebenchError
 
 
 def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backend: str = "auto") -> dict[str, Any]:
@@ -36,7 +39,10 @@ def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backe
     )
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
-    card = resolve_backend(card, backend)
+    card = apply_model_args(resolve_backend(card, backend), dict(config.model_args))
+    if config.gen_kwargs and adapter_class(card).output != "text":
+        raise FinebenchError(f"--gen-kwargs: model {card.name!r} ({card.adapter}) scores options and generates no text")
+    normalize_gen_kwargs(dict(config.gen_kwargs))  # bad settings fail before a model loads
     index = TaskIndex()
     tasks = [index.load(name) for name in index.expand(list(config.tasks))]
     for task in tasks:  # bad names and missing data fail before a model loads

@@ -18,6 +18,8 @@ from finebench.util.suggest import unknown_name_error
 
 ADHOC_PREFIX = "hf:"
 FAMILIES = ("clip", "general-mllm", "reasoning-mllm", "trained", "test")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+"""``auto``: bfloat16 (the authors' dtype) where the device computes it natively, else float32."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class ModelCard:
     """Leaderboard grouping: clip, general-mllm, reasoning-mllm, trained, test."""
     display_name: str = ""
     dtype: str = "auto"
+    """One of ``DTYPES``."""
     min_pixels: int | None = None
     max_pixels: int | None = None
     trust_remote_code: bool = False

@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-import numpy as np
-
 from finebench.embeddings.text import TextEncoder
 from finebench.scoring.metrics import ss_relative
 from finebench.scoring.protocols import JUDGES
@@ -58,16 +56,18 @@ def score_samples(
     _validate(ctx, metrics, encoder)
     judge = JUDGES[ctx.protocol]
     string_metric = "accuracy" if ctx.world == "closed" else "inclusion"
-    scores, triples = [], []
+    wants_string = string_metric in metrics
+    scores: list[SampleScore] = []
+    triples: list[tuple[str, str, str] | None] = []
     for sample in inputs:
-        if sample.response is None:  # failed generation: wrong on every metric, not a "no answer"
+        response = sample.response
+        if response is None:  # failed generation: wrong on every metric, not a "no answer"
             scores.append(SampleScore(None, "", False, {m: 0.0 for m in metrics}))
             triples.append(None)
             continue
-        judgement = judge(ctx, sample, sample.response)
-        values = {string_metric: float(judgement.correct)} if string_metric in metrics else {}
-        scores.append(SampleScore(judgement.answer, judgement.scored_text, judgement.no_answer, values))
-        triples.append(judgement.similarity_triple)
+        answer, scored_text, no_answer, correct, triple = judge(ctx, sample, response)
+        scores.append(SampleScore(answer, scored_text, no_answer, {string_metric: float(correct)} if wants_string else {}))
+        triples.append(triple)
     if "ss_relative" in metrics:
         for score, value in zip(scores, _ss_relative_values(triples, encoder), strict=True):
             score.scores["ss_relative"] = value
@@ -75,6 +75,8 @@ def score_samples(
 
 
 def _ss_relative_values(triples: list[tuple[str, str, str] | None], encoder: TextEncoder) -> list[float]:
+    import numpy as np  # here, not at the top: re-scoring string metrics needs no numpy
+
     texts = list(dict.fromkeys(t for triple in triples if triple is not None for t in triple))
     if not texts:
         return [0.0] * len(triples)

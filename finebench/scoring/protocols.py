@@ -8,7 +8,7 @@ the image path, and a super-category word guessed from the image path. ``fineben
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from finebench.scoring.extract import EXTRACTORS
 from finebench.scoring.normalize import contains_phrase, normalize_label
@@ -17,8 +17,9 @@ from finebench.scoring.types import ScoringContext, ScoringInput
 DEFAULT_EXTRACTION = {"fine-r1": "greedy", "finebench": "last"}
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(NamedTuple):
+    """One judged response (a NamedTuple: cheap to build, once per sample)."""
+
     answer: str | None
     scored_text: str
     no_answer: bool

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ScoringInput:
+class ScoringInput(NamedTuple):
+    """One response to score (immutable; a NamedTuple because it is built once per sample, and a
+    frozen dataclass costs four times as much to build: a fifth of re-scoring 71k responses)."""
+
     doc_id: int
     response: str | None
     """The raw model output; None when the generation failed (every metric scores 0)."""

@@ -83,3 +83,10 @@ class TaskIndex:
         """Groups all of whose tasks are in ``tasks`` (the groups a run can report)."""
         have = set(tasks)
         return [g for g in self.groups.values() if set(self._expand_one(g.name, ())) <= have]
+
+
+def task_listing(index: TaskIndex) -> str:
+    """``finebench ls``: one line per task, then per group, the name first (tab-separated)."""
+    lines = [f"{name}\ttask\t{path.relative_to(index.directory)}" for name, path in index.tasks.items()]
+    lines += [f"{g.name}\tgroup\t{len(index.expand([g.name]))} tasks: {g.description}" for g in index.groups.values()]
+    return "\n".join(lines) + "\n"

@@ -31,22 +31,25 @@ def parse_item(row: object, doc_id: int, *, n_options: int | None = RELEASE_OPTI
     """Validate one decoded row; raises ValueError with a message that names the bad key."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in row]
-    if missing:
-        raise ValueError(f"missing key(s) {', '.join(missing)}")
-    for key in ("image_path", "question", "ground_truth"):
-        if not isinstance(row[key], str) or not row[key].strip():
+    try:
+        image_path, question, options, ground_truth = row["image_path"], row["question"], row["options"], row["ground_truth"]
+    except KeyError:
+        raise ValueError(f"missing key(s) {', '.join(k for k in REQUIRED_KEYS if k not in row)}") from None
+    for key, value in (("image_path", image_path), ("question", question), ("ground_truth", ground_truth)):
+        if not isinstance(value, str) or not value.strip():
             raise ValueError(f"key {key!r} must be a non-empty string")
-    options = row["options"]
-    if not isinstance(options, list) or not all(isinstance(o, str) and o.strip() for o in options):
+    if not isinstance(options, list):
         raise ValueError("key 'options' must be a list of non-empty strings")
+    for option in options:
+        if not isinstance(option, str) or not option.strip():
+            raise ValueError("key 'options' must be a list of non-empty strings")
     if n_options is not None and len(options) != n_options:
         raise ValueError(f"key 'options' has {len(options)} entries, expected {n_options}")
     if len(set(options)) != len(options):
         raise ValueError("key 'options' has duplicate entries")
-    if row["ground_truth"] not in options:
-        raise ValueError(f"ground_truth {row['ground_truth']!r} is not among the options")
-    return Item(doc_id, row["image_path"], row["question"], tuple(options), row["ground_truth"])
+    if ground_truth not in options:
+        raise ValueError(f"ground_truth {ground_truth!r} is not among the options")
+    return Item(doc_id, image_path, question, tuple(options), ground_truth)
 
 
 def iter_items(path: Path, *, n_options: int | None = RELEASE_OPTION_COUNT) -> Iterator[Item]:

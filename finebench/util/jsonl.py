@@ -9,21 +9,32 @@ from typing import Any
 
 from finebench.util.errors import FinebenchError
 
+_DECODER = json.JSONDecoder()
+_JSON_SPACE = " \t\r\n"
+
 
 def iter_jsonl(path: Path, error: type[FinebenchError] = FinebenchError, what: str = "file") -> Iterator[tuple[str, Any]]:
     """Yield ``("FILE:LINE", decoded row)`` for every non-blank line; unreadable files and invalid
-    JSON raise ``error`` naming the file (and line), so callers only validate the row's shape."""
+    JSON raise ``error`` naming the file (and line), so callers only validate the row's shape.
+
+    Each line is decoded as ``json.loads`` decodes it (same values, same errors) but without its
+    per-call wrappers, which cost a third of the time of reading a release file."""
     path = Path(path)
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror})") from exc
+    prefix = f"{path}:"
+    decode = _DECODER.raw_decode
     with handle:
         for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
+            text = line.strip(_JSON_SPACE)
+            if not text or text.isspace():
                 continue
-            where = f"{path}:{line_no}"
             try:
-                yield where, json.loads(line)
+                value, end = decode(text)
+                if end != len(text):
+                    raise json.JSONDecodeError("Extra data", text, end)
             except json.JSONDecodeError as exc:
-                raise error(f"{where}: invalid JSON ({exc.msg})") from exc
+                raise error(f"{prefix}{line_no}: invalid JSON ({exc.msg})") from exc
+            yield prefix + str(line_no), value

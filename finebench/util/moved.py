@@ -7,7 +7,6 @@ monkeypatching one name would silently miss the other.
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 
 MOVED = {
@@ -47,8 +46,10 @@ MOVED = {
 are packages now; their old names import, and the error comes from the missing attribute.)"""
 
 
-class MovedModuleFinder(importlib.abc.MetaPathFinder):
-    """Raises a helpful ImportError for an old finebench module path; declines everything else."""
+class MovedModuleFinder:
+    """Raises a helpful ImportError for an old finebench module path; declines everything else.
+    (A meta path finder by protocol: subclassing importlib.abc's would import importlib.resources
+    on every start-up, a tenth of `finebench ls`.)"""
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: ARG002 (the finder protocol)
         new = MOVED.get(fullname)
