@@ -9,7 +9,6 @@ that a busy machine slows every variant alike; medians of --repeats runs.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -22,10 +21,7 @@ VARIANTS = {
     "finebench --help": [sys.executable, "-m", "finebench", "--help"],
     "ls through typer": [sys.executable, "-c", THROUGH_TYPER, "ls"],
     "--help through typer": [sys.executable, "-c", THROUGH_TYPER, "--help"],
-    "--help, plain (no rich)": [sys.executable, "-m", "finebench", "--help"],
 }
-ENV = {"--help, plain (no rich)": {**os.environ, "TYPER_USE_RICH": "0"}}
-"""typer's own switch to click's plain help formatter: what rich's rendering costs --help."""
 
 
 def main() -> None:
@@ -36,7 +32,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, command in VARIANTS.items():
             start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env=ENV.get(name))
+            subprocess.run(command, check=True, capture_output=True)
             times[name].append(time.perf_counter() - start)
     bare = statistics.median(times["bare interpreter"])
     for name, values in times.items():

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from finebench.training.preflight import check_model_source, recipe_source
 
 if TYPE_CHECKING:
     from finebench.training.sft.trainer import SFTResult
@@ -40,6 +39,7 @@ def train_tapo(
 def sft_command(config_path: Path, overrides: list[str]) -> SFTResult:
     """Train with the recipe at ``config_path`` and ``key=value`` overrides; the checkpoint folder
     it reports is evaluated as is by ``finebench run --model hf:DIR``."""
+    from finebench.training.preflight import check_model_source, recipe_source
     from finebench.training.sft.recipe import load_recipe
 
     where = recipe_source(config_path, overrides)
@@ -72,6 +72,7 @@ def evaluate_command(checkpoint: Path | str, eval_tasks: list[str], data_files: 
 def tapo_command(config_path: Path, overrides: list[str]) -> Path:
     """Train with the recipe at ``config_path`` and ``key=value`` overrides; returns the checkpoint
     folder, which ``finebench run --model hf:DIR`` evaluates as is."""
+    from finebench.training.preflight import check_model_source, recipe_source
     from finebench.training.tapo.config import load_tapo_config
 
     config = load_tapo_config(config_path, overrides)
