@@ -23,7 +23,7 @@ def test_ls_lists_tasks_and_groups_name_first_without_importing_torch():
     lines = out.stdout.splitlines()
     names = [line.split("\t")[0] for line in lines]
     assert "cub_open_unseen" in names and "fgvr" in names and "synth_closed_unseen" in names
-    assert len(lines) == 24 + 4 + 11 + 1  # Fine-R1 and synthetic tasks, then groups
+    assert len(lines) == 24 + 8 + 12 + 1  # Fine-R1 and synthetic (base, hard) tasks, then groups
     probe = subprocess.run(
         [sys.executable, "-c", "import sys; from finebench.cli import app; from finebench.tasks.index import TaskIndex; "
          "TaskIndex(); print(any(m in sys.modules for m in ('torch', 'transformers', 'rich.progress')))"],
@@ -84,7 +84,7 @@ def test_the_wheel_ships_tasks_and_cards_as_package_data(tmp_path):
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert str(tmp_path / "site" / "finebench" / "_data" / "tasks") in out.stdout
-    assert "28 make_model True" in out.stdout  # 24 Fine-R1 tasks and 4 synthetic ones
+    assert "32 make_model True" in out.stdout  # 24 Fine-R1 tasks and 8 synthetic ones
 
 
 def test_data_build_writes_a_variant_the_harness_can_run(tmp_path, tiny_clip_dir):

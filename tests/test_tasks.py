@@ -26,9 +26,10 @@ def index() -> TaskIndex:
 
 
 def test_the_24_tasks_and_their_groups_exist(index):
-    expected = {f"{d}_{w}_{s}" for d in (*DATASETS, "synth") for w in ("open", "closed") for s in ("seen", "unseen")}
+    expected = {f"{d}_{w}_{s}" for d in (*DATASETS, "synth", "synth_hard") for w in ("open", "closed") for s in ("seen", "unseen")}
     assert set(index.tasks) == expected
     assert len(index.expand(["synth"])) == 4 and not set(index.expand(["synth"])) & set(index.expand(["fgvr"]))
+    assert len(index.expand(["synth_hard"])) == 4 and not set(index.expand(["synth_hard"])) & set(index.expand(["synth"]))
     assert {"fgvr", "fgvr_open", "fgvr_closed", "fgvr_seen", "fgvr_unseen", *DATASETS} <= set(index.groups)
     assert len(index.expand(["fgvr"])) == 24
     assert len(index.expand(["fgvr_open", "fgvr_closed"])) == 24

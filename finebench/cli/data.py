@@ -116,24 +116,31 @@ def demo_data(
 @data_app.command("synth")
 def synth_data(
     data_root: DataRoot = None,
+    variant: Annotated[str, typer.Option(help="base (tasks synth_*) or hard (synth_hard_*: intra-class nuisance, look-alikes that differ on a small badge).")] = "base",
     seed: Annotated[int, typer.Option(help="Seeds the class split, the images and every file.")] = 0,
-    image_size: Annotated[int, typer.Option("--image-size", help="Side of the square images, in pixels.")] = 84,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Side of the square images, in pixels [default: 84, the synth recipes' pixel bound].")] = None,
     test_per_class: Annotated[int, typer.Option("--test-per-class")] = 4,
     train_per_class: Annotated[int, typer.Option("--train-per-class")] = 16,
 ) -> None:
-    """Write the synthetic compositional benchmark (tasks synth_*, group synth) with its Stage-1
-    CoT samples and Stage-2 triplets under DATA_ROOT/synth."""
-    from finebench.data.synthetic import build_synthetic
+    """Write the synthetic compositional benchmark (tasks synth_*, group synth; or synth_hard_*,
+    group synth_hard) with its Stage-1 CoT samples and Stage-2 triplets under DATA_ROOT/synth
+    (DATA_ROOT/synth_hard)."""
+    from finebench.data.synthetic import BASE, build_synthetic
+    from finebench.data.synthetic_hard import HARD
     from finebench.util.resources import default_data_root
 
+    variants = {"base": BASE, "hard": HARD}
+    if variant not in variants:
+        raise FinebenchError(f"--variant must be one of {', '.join(variants)}, got {variant!r}")
     try:
         report = build_synthetic(Path(data_root or default_data_root()).expanduser(), seed=seed,
-                                 image_size=image_size, test_per_class=test_per_class, train_per_class=train_per_class)
+                                 image_size=image_size, test_per_class=test_per_class,
+                                 train_per_class=train_per_class, variant=variants[variant])
     except ValueError as exc:
         raise FinebenchError(str(exc)) from exc
     typer.echo(
-        f"synth: {report.seen_classes} seen / {report.unseen_classes} unseen classes, {report.seen_items} + "
-        f"{report.unseen_items} items, {report.train_images} train images under {report.root / 'synth'}\n"
+        f"{report.name}: {report.seen_classes} seen / {report.unseen_classes} unseen classes, {report.seen_items} + "
+        f"{report.unseen_items} items, {report.train_images} train images under {report.root / report.name}\n"
         f"stage 1: {report.stage1_file} ({report.stage1_samples} samples)\n"
         f"stage 2: {report.stage2_file} ({report.stage2_triplets} triplets)"
     )

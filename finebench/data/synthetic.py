@@ -14,7 +14,12 @@ pattern x shape, four values each, 64 classes) and is named after them ("Red Str
 Everything is a function of the seed: the class split, the images (position, size, rotation,
 background and noise drawn per image) and the files, so two builds are byte-identical.
 
-Layout under the data root (the release's conventions, under ``synth/``)::
+A ``SynthVariant`` names the benchmark (its folder, dataset and task prefix), renders its images and
+says which neighbours the Stage-2 negatives come from: ``BASE`` here (``synth``, a class always
+looks nearly the same), ``HARD`` in ``synthetic_hard`` (``synth_hard``, intra-class nuisance and
+look-alikes that differ on a small sub-part).
+
+Layout under the data root (the release's conventions, under ``synth/``; ``synth_hard/`` likewise)::
 
     synth/images/<Class_Folder>/<Class_Folder>_<k>.png        test images (the benchmark items)
     synth/images_train/<Class_Folder>/<Class_Folder>_<k>.png  train images (seen classes only)
@@ -32,7 +37,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +129,7 @@ def split_classes(classes: Sequence[SynthClass], seed: int, seen_fraction: float
 # ---- rendering -------------------------------------------------------------------------------------
 
 
-def _shape_mask(shape: str, size: int, cx: float, cy: float, radius: float, angle: float) -> Image:
+def shape_mask(shape: str, size: int, cx: float, cy: float, radius: float, angle: float) -> Image:
     from PIL import Image, ImageDraw
 
     mask = Image.new("L", (size, size), 0)
@@ -146,7 +151,7 @@ def _shape_mask(shape: str, size: int, cx: float, cy: float, radius: float, angl
     return mask
 
 
-def _pattern_mask(pattern: str, size: int, period: int, phase: int) -> np.ndarray:
+def pattern_mask(pattern: str, size: int, period: int, phase: int) -> np.ndarray:
     """1 where the shape shows its colour, 0 where it is white (diagonal stripes, a grid of dots)."""
     import numpy as np
 
@@ -174,8 +179,8 @@ def render(cls: SynthClass, key: str, size: int) -> Image:
     cx = size / 2 + rng.uniform(-0.08, 0.08) * size
     cy = size / 2 + rng.uniform(-0.08, 0.08) * size
     angle = rng.uniform(-0.35, 0.35)
-    inside = _shape_mask(cls.shape, size, cx, cy, radius, angle)
-    colour_px = _pattern_mask(cls.pattern, size, period=max(4, size // 7), phase=rng.randrange(size))[..., None]
+    inside = shape_mask(cls.shape, size, cx, cy, radius, angle)
+    colour_px = pattern_mask(cls.pattern, size, period=max(4, size // 7), phase=rng.randrange(size))[..., None]
     base = np.array(Image.new("RGB", (size, size), background), dtype=np.float32)
     colour = np.array(COLOURS[cls.colour], dtype=np.float32)
     shape_px = np.asarray(inside, dtype=np.float32)[..., None] / 255.0
@@ -217,9 +222,9 @@ def cot_response(cls: SynthClass) -> str:
     return f"<think>{think_text(cls)}</think>\n\n<answer>{cls.name}</answer>"
 
 
-def image_path(cls: SynthClass, split: str, k: int) -> str:
+def image_path(cls: SynthClass, split: str, k: int, root: str = ROOT) -> str:
     folder = "images" if split == "test" else "images_train"
-    return f"{ROOT}/{folder}/{cls.folder}/{cls.folder}_{k:03d}.png"
+    return f"{root}/{folder}/{cls.folder}/{cls.folder}_{k:03d}.png"
 
 
 def build_items(classes: Sequence[SynthClass], split_classes_: Sequence[SynthClass], images: dict[str, list[str]],
@@ -255,17 +260,20 @@ def stage1_rows(seen: Sequence[SynthClass], classes: Sequence[SynthClass], train
 
 
 def stage2_rows(seen: Sequence[SynthClass], classes: Sequence[SynthClass], train: dict[str, list[str]], seed: int,
-                open_prompt: str) -> list[dict[str, Any]]:
+                open_prompt: str, negative_axes: tuple[int, ...] = (0, 1, 2)) -> list[dict[str, Any]]:
     """Release-format Stage-2 triplets, one per train image of a seen class as the anchor: the
     positive another train image of that class, the negative a train image of a seen class one
-    attribute away (drawn per triplet). The problem is the benchmark's open-world request, whole
-    (it carries its own format instruction; the synth TAPO recipe adds none)."""
+    attribute away (drawn per triplet), along ``negative_axes`` (the attributes whose look-alikes
+    are closest) when a seen class differs there, else along any. The problem is the benchmark's
+    open-world request, whole (it carries its own format instruction; the synth TAPO recipe adds none)."""
     from finebench.tasks.prompts import render_prompt
 
     seen_names = {c.name for c in seen}
     rows = []
     for cls in seen:
-        close = [c for axis in neighbours(cls, classes).values() for c in axis if c.name in seen_names]
+        around = neighbours(cls, classes)
+        close = [c for axis in negative_axes for c in around[axis] if c.name in seen_names]
+        close = close or [c for axis in around.values() for c in axis if c.name in seen_names]
         paths = train[cls.name]
         for k, anchor in enumerate(paths):
             rng = random.Random(f"synth-triplet:{seed}:{anchor}")
@@ -279,6 +287,21 @@ def stage2_rows(seen: Sequence[SynthClass], classes: Sequence[SynthClass], train
 
 
 @dataclass(frozen=True)
+class SynthVariant:
+    """One synthetic benchmark: its name (folder under the data root, dataset, task prefix), how
+    an image of a class is drawn, and which attributes the Stage-2 negatives differ in."""
+
+    name: str
+    render: Callable[[SynthClass, str, int], Image]
+    """(class, per-image key, side in pixels) -> the image; a pure function of its arguments."""
+    image_size: int
+    negative_axes: tuple[int, ...] = (0, 1, 2)
+
+
+BASE = SynthVariant(ROOT, render, image_size=84)
+
+
+@dataclass(frozen=True)
 class SynthReport:
     root: Path
     seen_classes: int
@@ -288,21 +311,24 @@ class SynthReport:
     train_images: int
     stage1_samples: int
     stage2_triplets: int
+    name: str = ROOT
 
     @property
     def stage1_file(self) -> Path:
-        return self.root / ROOT / "sft" / "synth-stage1.json"
+        return self.root / self.name / "sft" / f"{self.name.replace('_', '-')}-stage1.json"
 
     @property
     def stage2_file(self) -> Path:
-        return self.root / ROOT / "tapo" / "synth-stage2.json"
+        return self.root / self.name / "tapo" / f"{self.name.replace('_', '-')}-stage2.json"
 
 
 def build_synthetic(data_root: Path, *, seed: int = 0, test_per_class: int = 4, train_per_class: int = 16,
-                    image_size: int = 84) -> SynthReport:
-    """Write the whole benchmark under ``data_root/synth`` (see the module docstring)."""
+                    image_size: int | None = None, variant: SynthVariant = BASE) -> SynthReport:
+    """Write the whole benchmark under ``data_root/<variant.name>`` (see the module docstring);
+    ``image_size`` defaults to the variant's."""
     from finebench.tasks.index import TaskIndex
 
+    image_size = variant.image_size if image_size is None else image_size
     if test_per_class < 1 or train_per_class < 2:
         raise ValueError("need test_per_class >= 1 and train_per_class >= 2 (a triplet needs two train images)")
     if image_size < 28:
@@ -310,34 +336,37 @@ def build_synthetic(data_root: Path, *, seed: int = 0, test_per_class: int = 4, 
     data_root = Path(data_root)
     classes = all_classes()
     seen, unseen = split_classes(classes, seed)
-    test = {c.name: [image_path(c, "test", k) for k in range(test_per_class)] for c in classes}
-    train = {c.name: [image_path(c, "train", k) for k in range(train_per_class)] for c in seen}
+    name = variant.name
+    test = {c.name: [image_path(c, "test", k, name) for k in range(test_per_class)] for c in classes}
+    train = {c.name: [image_path(c, "train", k, name) for k in range(train_per_class)] for c in seen}
     for cls in classes:
         for split, paths in (("test", test[cls.name]), ("train", train.get(cls.name, []))):
             for path in paths:
-                atomic_write_bytes(data_root / path, _png_bytes(render(cls, f"{seed}:{split}:{path}", image_size)))
+                image = variant.render(cls, f"{seed}:{split}:{path}", image_size)
+                atomic_write_bytes(data_root / path, _png_bytes(image))
 
     index = TaskIndex()
-    closed_prompt = index.load("synth_closed_seen").prompt
-    open_prompt = index.load("synth_open_seen").prompt
+    closed_prompt = index.load(f"{name}_closed_seen").prompt
+    open_prompt = index.load(f"{name}_open_seen").prompt
     seen_items = build_items(classes, seen, test, seed)
     unseen_items = build_items(classes, unseen, test, seed)
     stage1 = stage1_rows(seen, classes, train, seed, closed_prompt, open_prompt)
-    stage2 = stage2_rows(seen, classes, train, seed, open_prompt)
-    base = data_root / ROOT
-    atomic_write_jsonl(base / "eval" / "synth_seen.jsonl", [item_to_row(i) for i in seen_items])
-    atomic_write_jsonl(base / "eval" / "synth_unseen.jsonl", [item_to_row(i) for i in unseen_items])
-    mark_generated("synthetic", [base / "eval" / "synth_seen.jsonl", base / "eval" / "synth_unseen.jsonl"], tasks="synth")
-    atomic_write_jsonl(base / "synth_fewshot_train.jsonl",
-                       [{"image_path": p, "class_name": name} for name, paths in train.items() for p in paths])
-    atomic_write_json(base / "sft" / "synth-stage1.json", stage1)
-    atomic_write_json(base / "tapo" / "synth-stage2.json", stage2)
-    # a checkpoint trained on these is evaluated on the synth tasks (the hint `finebench train` prints)
-    mark_generated("synthetic", [base / "sft" / "synth-stage1.json", base / "tapo" / "synth-stage2.json"], tasks="synth")
+    stage2 = stage2_rows(seen, classes, train, seed, open_prompt, variant.negative_axes)
+    base = data_root / name
     report = SynthReport(data_root, len(seen), len(unseen), len(seen_items), len(unseen_items),
-                         sum(map(len, train.values())), len(stage1), len(stage2))
+                         sum(map(len, train.values())), len(stage1), len(stage2), name)
+    items = [base / "eval" / f"{name}_seen.jsonl", base / "eval" / f"{name}_unseen.jsonl"]
+    atomic_write_jsonl(items[0], [item_to_row(i) for i in seen_items])
+    atomic_write_jsonl(items[1], [item_to_row(i) for i in unseen_items])
+    mark_generated("synthetic", items, tasks=name)
+    atomic_write_jsonl(base / f"{name}_fewshot_train.jsonl",
+                       [{"image_path": p, "class_name": cls_name} for cls_name, paths in train.items() for p in paths])
+    atomic_write_json(report.stage1_file, stage1)
+    atomic_write_json(report.stage2_file, stage2)
+    # a checkpoint trained on these is evaluated on the variant's tasks (the hint `finebench train` prints)
+    mark_generated("synthetic", [report.stage1_file, report.stage2_file], tasks=name)
     atomic_write_json(base / "meta.json", {
-        "seed": seed, "image_size": image_size, "test_per_class": test_per_class,
+        "variant": name, "seed": seed, "image_size": image_size, "test_per_class": test_per_class,
         "train_per_class": train_per_class, "colours": list(COLOURS), "patterns": list(PATTERNS),
         "shapes": list(SHAPES), "seen_classes": [c.name for c in seen], "unseen_classes": [c.name for c in unseen],
         "counts": {"seen_items": report.seen_items, "unseen_items": report.unseen_items,
