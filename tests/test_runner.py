@@ -126,7 +126,9 @@ def test_partial_cache_generates_only_what_is_missing(data_root, tmp_path):
 
 def test_changed_model_or_prompt_is_never_served_a_stale_answer(data_root, tmp_path):
     evaluate(data_root, tmp_path, tasks=("cub_closed_seen",))
-    _, other_model = evaluate(data_root, tmp_path, tasks=("cub_closed_seen",), adapter=ScriptedAdapter(name="other"))
+    # another model writes its own results folder (a folder holds one model) but shares the cache
+    _, other_model = evaluate(data_root, tmp_path / "other", tasks=("cub_closed_seen",), adapter=ScriptedAdapter(name="other"),
+                              cache_path=tmp_path / "responses.sqlite")
     assert other_model.n_generated == 6
     _, other_protocol = evaluate(data_root, tmp_path, tasks=("cub_closed_seen",), protocol="finebench", trials=1)
     assert other_protocol.n_generated == 6

@@ -58,10 +58,13 @@ def test_unknown_names_get_a_suggestion(index):
         index.expand(["cub_open_unsen"])
 
 
-def make_tasks(tmp_path, files: dict[str, str]):
+def make_tasks(tmp_path, files: dict[str, str | bytes]):
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+        if isinstance(text, bytes):
+            (tmp_path / name).write_bytes(text)
+        else:
+            (tmp_path / name).write_text(text)
     return tmp_path
 
 
@@ -118,13 +121,17 @@ def test_include_cycles_are_reported(tmp_path):
         load_task_file(root / "t.yaml")
 
 
-def test_index_errors_name_the_file(tmp_path):
+def test_index_errors_name_the_file_and_disable_only_that_file(tmp_path):
     make_tasks(tmp_path, {"a.yaml": "task: same\n", "b.yaml": "task: same\n"})
-    with pytest.raises(ConfigError, match="already defined"):
-        TaskIndex(tmp_path)
-    make_tasks(tmp_path, {"b.yaml": "stuff: 1\n"})
-    with pytest.raises(ConfigError, match="b.yaml: neither a task"):
-        TaskIndex(tmp_path)
+    index = TaskIndex(tmp_path)
+    assert list(index.tasks) == ["same"] and "already defined" in index.broken[tmp_path / "b.yaml"]
+    make_tasks(tmp_path, {"b.yaml": "stuff: 1\n", "c.yaml": "task: ../../x\n", "d.yaml": b"task: \xff\xfe\n"})
+    index = TaskIndex(tmp_path)
+    assert "b.yaml: neither a task" in index.broken[tmp_path / "b.yaml"]
+    assert "must be a safe name" in index.broken[tmp_path / "c.yaml"]
+    assert "not UTF-8" in index.broken[tmp_path / "d.yaml"]
+    with pytest.raises(UnknownNameError, match="broken task files: b.yaml, c.yaml, d.yaml"):
+        index.expand(["other"])
 
 
 def test_a_broken_task_file_does_not_stop_the_index(tmp_path):

@@ -69,6 +69,16 @@ def normalize_gen_kwargs(gen_kwargs: dict[str, Any], flag: str = "--gen-kwargs")
     if "temperature" in out and "do_sample" not in out:
         out["do_sample"] = out["temperature"] > 0
     return out
+class PartialBatchError(FinebenchError):
+    """Some requests of a batch failed after the adapter's own retries: ``outputs[i]`` is the
+    response or None, ``errors[i]`` the failure or None. The runner keeps the successes and records
+    the failures per sample, without asking again (the adapter has already retried)."""
+
+    def __init__(self, outputs: Sequence[str | None], errors: Sequence[str | None]) -> None:
+        failed = [e for e in errors if e is not None]
+        super().__init__(f"{len(failed)} of {len(errors)} requests failed" + (f": {failed[0]}" if failed else ""))
+        self.outputs = list(outputs)
+        self.errors = list(errors)
 
 
 class Adapter(ABC):

@@ -10,6 +10,7 @@ benchmarks/bench_startup.py). ``app`` is built on first use.
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Any
 
@@ -25,6 +26,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+FILE_SYSTEM_ERRORS = {
+    errno.ENOSPC: "no space left on the device; free space and run the same command again (finished work is kept)",
+    errno.EDQUOT: "disk quota exceeded; free space and run the same command again (finished work is kept)",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.EACCES: "permission denied; choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EISDIR: "a folder is where a file is expected; choose another path",
+}
+"""Failures of the machine, not of finebench: reported as one line naming the file, no traceback."""
+
+
 def main() -> None:
     try:
         if sys.argv[1:] == ["ls"]:
@@ -37,4 +49,10 @@ def main() -> None:
         app()
     except FinebenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in FILE_SYSTEM_ERRORS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{FILE_SYSTEM_ERRORS[exc.errno]}", file=sys.stderr)
         sys.exit(2)

@@ -19,12 +19,15 @@ data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Import
 def import_fine_r1(
     src: Annotated[Path, typer.Argument(metavar="SRC", help="The release's eval/ folder with the 12 *.jsonl files.")],
     data_root: DataRoot = None,
+    unpinned: Annotated[bool, typer.Option("--unpinned", help="Import files that differ from the pinned Fine-R1 release (your own variant).")] = False,
 ) -> None:
-    """Validate every row of the released item files, then copy them into the data root."""
-    from finebench.data.release import import_release
+    """Check the released item files against their pinned sha256 and validate every row, then copy
+    them into the data root."""
+    from finebench.data.release import import_release, pinned_release_hashes
     from finebench.util.resources import default_data_root
 
-    report = import_release(src, Path(data_root or default_data_root()).expanduser())
+    report = import_release(src, Path(data_root or default_data_root()).expanduser(),
+                            None if unpinned else pinned_release_hashes())
     typer.echo(f"imported {sum(report.rows.values())} items in {len(report.rows)} files into {report.destination}")
 
 

@@ -63,6 +63,7 @@ def run(
     icl_pool: Annotated[Optional[Path], typer.Option("--icl-pool", help="JSONL of seen-class train images (image_path, class_name) for --strategy icl.")] = None,
     model_args: Annotated[Optional[str], typer.Option("--model-args", help="k=v,k=v over the model card: dtype (auto = bfloat16 where native, float16, float32), min_pixels, max_pixels, trust_remote_code, and the adapter's options (hf: attn_implementation).")] = None,
     gen_kwargs: Annotated[Optional[str], typer.Option("--gen-kwargs", help="k=v,k=v over the task's generation settings: max_new_tokens, min_new_tokens, temperature, top_p, top_k, do_sample, repetition_penalty.")] = None,
+    allow_outside_data_root: Annotated[bool, typer.Option("--allow-outside-data-root", help="Read item images whose paths are absolute or climb out of the data root (refused per sample by default).")] = False,
 ) -> None:
     """Evaluate a model on tasks. With neither --model nor --tasks: the offline demo (a tiny random
     Qwen2.5-VL on generated images in the release layout). With --general: general-capability
@@ -109,7 +110,8 @@ def run(
             protocol=protocol, trials=trials, seed=seed, limit=limit, batch_size=batch_size,
             metrics=tuple(parse_metric_list(metrics)) if metrics else None, ss_encoder=ss_encoder,
             cache_path=cache_path, request_order=request_order, option_order=option_order,
-            strategy=strategy, icl_pool=icl_pool, model_args=parsed_model_args, gen_kwargs=parsed_gen_kwargs),
+            strategy=strategy, icl_pool=icl_pool, model_args=parsed_model_args, gen_kwargs=parsed_gen_kwargs,
+            allow_outside_data_root=allow_outside_data_root),
             device=device, backend=backend)
         if demo:
             typer.echo("demo: a random model on generated items; 0.00 is the expected score (this checks the harness, "
@@ -145,12 +147,13 @@ def _run_tasks(card: ModelCard, tasks: str, data_root: Path | None, output_path:
 
 def _print_results(results: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     metric_order = ("accuracy", "inclusion", "ss_relative", "no_answer")
     present = {k for r in results["results"].values() for k in r}
     names = [m for m in metric_order if m in present]
-    table = Table(title=results["model"].get("display_name") or results["model"]["name"])
+    table = Table(title=escape(results["model"].get("display_name") or results["model"]["name"]))
     for column in ("task / group", *names, "n", "errors"):
         table.add_column(column, justify="left" if column == "task / group" else "right", no_wrap=True)
 
@@ -160,11 +163,20 @@ def _print_results(results: dict) -> None:
         std = row.get(f"{metric}_std", 0.0)
         return f"{row[metric]:.2f}" + (f" ±{std:.2f}" if std else "")
 
+    failed = []
     for task, row in results["results"].items():
-        table.add_row(task, *[cell(row, m) for m in names], str(row["n"]), str(row["n_errors"]))
+        errors = str(row["n_errors"])
+        if row["n_errors"]:
+            failed.append(task)
+            errors = f"[bold red]{errors} ![/]"
+        table.add_row(escape(task), *[cell(row, m) for m in names], str(row["n"]), errors)
     for group, row in results.get("groups", {}).items():
-        table.add_row(f"[bold]{group}[/]", *[cell(row, m) for m in names], "", "")
-    Console(width=120).print(table)
+        table.add_row(f"[bold]{escape(group)}[/]", *[cell(row, m) for m in names], "", "")
+    console = Console(width=120)
+    console.print(table)
+    if failed:
+        console.print(f"[bold red]![/] samples failed and count as wrong in {escape(', '.join(failed))}: "
+                      "see the error field of their samples files", highlight=False)
 
 
 @app.command()
@@ -176,6 +188,7 @@ def score(
     metrics: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the task's metrics [default: all of them].")] = None,
     data_root: DataRoot = None,
     ss_encoder: Annotated[str, typer.Option("--ss-encoder", help="Text encoder for SS_relative: HF id or local path.")] = "google/siglip-base-patch16-256",
+    allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Score a file that answers only some of the task's items (marked partial).")] = False,
 ) -> None:
     """Re-score saved responses without any model, for one task or several into one results.json."""
     from finebench.evaluation.rescore import rescore
@@ -189,8 +202,12 @@ def score(
         protocol=protocol,
         metrics=parse_metric_list(metrics) if metrics else None,
         ss_encoder=ss_encoder,
+        allow_partial=allow_partial,
     )
     _print_results(results)
+    for name, row in results["results"].items():
+        total = results["tasks"][name]["n_items_total"]
+        typer.echo(f"coverage: {name} {row['n']} of {total} items scored{' (partial)' if row['n'] < total else ''}")
     typer.echo(f"results: {output_path / 'results.json'}")
 
 

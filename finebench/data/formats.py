@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from finebench.util.errors import FinebenchError
 from finebench.util.fsutil import atomic_write_json, atomic_write_jsonl
+from finebench.util.imaging import NotAnImageFile, load_rgb
 
 if TYPE_CHECKING:
     pass
@@ -105,6 +106,20 @@ def resolve_image(path: str, root: Path | None) -> Path:
     if candidate.is_absolute() or root is None:
         return candidate
     return Path(root) / candidate
+
+
+def decode_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be trained on (not a regular file, not a decodable image), or None.
+    Preflight runs this on every training image: one bad image would otherwise crash a run hours in."""
+    try:
+        load_rgb(path)
+    except FileNotFoundError:
+        return f"image not found: {path}"
+    except NotAnImageFile as exc:
+        return str(exc)
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for a corrupt file
+        return f"cannot decode image {path}: {type(exc).__name__}: {exc}"
+    return None
 
 
 # ---- Stage 1 -------------------------------------------------------------------------------------
@@ -198,12 +213,19 @@ def check_stage1(
     """Content problems: images that are not files, no ``<answer>``, a label outside ``classes``."""
     known = None if classes is None else set(classes)
     problems = []
+    decoded: dict[Path, str | None] = {}
     for index, sample in enumerate(samples):
         for image in sample.images:
-            if not resolve_image(image, image_root).is_file():
+            path = resolve_image(image, image_root)
+            if not path.is_file() and not path.exists():
                 fetch = f"finebench data fetch cub cars dogs flowers pets aircraft --data-root {image_root or 'DIR'}"
-                problems.append(SampleProblem(index, f"image not found: {resolve_image(image, image_root)} "
+                problems.append(SampleProblem(index, f"image not found: {path} "
                                                      f"(the released Stage-1 train images: `{fetch}`)"))
+                continue
+            if path not in decoded:
+                decoded[path] = decode_problem(path)
+            if decoded[path] is not None:
+                problems.append(SampleProblem(index, decoded[path]))
         answer = sample.answer()
         if answer is None:
             problems.append(SampleProblem(index, "no <answer>…</answer> (or an empty one) in the assistant turn"))
@@ -290,6 +312,14 @@ def check_stage2_images(samples: Sequence[Stage2Sample], source: Path) -> None:
         shown = "\n".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else "")
         raise DataFormatError(f"{source}: {len(missing)} image(s) not found (relative paths are resolved against "
                               f"image_root, or the data file's folder):\n{shown}")
+    decoded: dict[str, str | None] = {}
+    for index, sample in enumerate(samples):
+        for key, path in zip(STAGE2_IMAGE_COLUMNS, (sample.image, sample.image_positive, sample.image_negative),
+                             strict=True):
+            if path not in decoded:
+                decoded[path] = decode_problem(Path(path))
+            if decoded[path] is not None:
+                raise DataFormatError(f"{source}: sample {index}: key {key!r}: {decoded[path]}")
 
 
 def _stage2_files(path: Path, split: str) -> list[Path]:

@@ -7,11 +7,13 @@ old and new files behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from finebench.data.demo import RELEASE_ITEMS_DIR
 from finebench.tasks.items import load_items
@@ -30,8 +32,25 @@ class ImportReport:
     rows: dict[str, int]
 
 
-def validate_release(src: Path) -> dict[str, int]:
-    """Rows per file; raises with every bad file (file:line: reason), not just the first."""
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pinned_release_hashes() -> dict[str, str]:
+    """File name -> sha256 of the Fine-R1 release at the pinned commit (``data.sources``)."""
+    from finebench.data.fetch.sources import FINE_R1
+
+    return {PurePosixPath(f.dest).name: f.sha256 for f in FINE_R1.eval_files}
+
+
+def validate_release(src: Path, pinned: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Rows per file; raises with every bad file (file:line: reason), not just the first. With
+    ``pinned`` (file name -> sha256), a file whose bytes differ from the pin is refused too: an
+    emptied or edited copy must never pass for the paper's benchmark."""
     src = Path(src)
     if not src.is_dir():
         raise FinebenchError(f"{src}: not a folder (expected the release's eval/ folder with *.jsonl files)")
@@ -40,17 +59,24 @@ def validate_release(src: Path) -> dict[str, int]:
         raise FinebenchError(f"{src}: missing release file(s) {', '.join(missing)}")
     rows, problems = {}, []
     for name in RELEASE_FILES:
+        if pinned is not None and name in pinned and (digest := file_sha256(src / name)) != pinned[name]:
+            problems.append(f"{src / name}: sha256 {digest[:12]}… is not the pinned release's {pinned[name][:12]}… "
+                            "(pass --unpinned to import your own variant)")
+            continue
         try:
             rows[name] = len(load_items(src / name))
         except ItemFileError as exc:
             problems.append(str(exc))
+            continue
+        if rows[name] == 0:
+            problems.append(f"{src / name}: no items")
     if problems:
         raise FinebenchError("invalid release, nothing was written:\n  " + "\n  ".join(problems))
     return rows
 
 
-def import_release(src: Path, data_root: Path) -> ImportReport:
-    rows = validate_release(src)
+def import_release(src: Path, data_root: Path, pinned: Mapping[str, str] | None = None) -> ImportReport:
+    rows = validate_release(src, pinned)
     destination = Path(data_root) / RELEASE_ITEMS_DIR
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".import-"))

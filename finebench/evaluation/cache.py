@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from finebench.util.errors import FinebenchError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -47,14 +49,27 @@ def response_key(
 class ResponseCache:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a killed process in WAL mode (only an OS crash can lose the
-        # last commit), and avoids an fsync per batch.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
+        if self.path.is_dir():
+            raise FinebenchError(f"response cache {self.path} is a folder; give --cache-path a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable against a killed process in WAL mode (only an OS crash can lose the
+            # last commit), and avoids an fsync per batch.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute(_SCHEMA)
+            self._db.execute("SELECT key, response FROM responses LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from exc
+        except OSError as exc:
+            raise FinebenchError(f"response cache {self.path}: cannot open it ({exc.strerror or exc})") from exc
+
+    def _corrupt(self, exc: Exception) -> FinebenchError:
+        return FinebenchError(
+            f"response cache {self.path} is unreadable ({exc}); delete it (and its -wal/-shm files) to rebuild "
+            "it: finished results are kept, only the model is asked again")
 
     def get_many(self, keys: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -62,17 +77,27 @@ class ResponseCache:
         for start in range(0, len(keys), 900):  # stay under SQLite's bound-parameter limit
             chunk = keys[start : start + 900]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk)
-            found.update(rows)
+            try:
+                found.update(self._db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk))
+            except sqlite3.DatabaseError as exc:
+                raise self._corrupt(exc) from exc
         return found
 
     def put_many(self, rows: Iterable[tuple[str, str, str, int, int | None, str]]) -> None:
         """Insert ``(key, model, task, doc_id, trial, response)`` rows in one transaction."""
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO responses (key, model, task, doc_id, trial, response) VALUES (?,?,?,?,?,?)",
-                list(rows),
-            )
+        try:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO responses (key, model, task, doc_id, trial, response) VALUES (?,?,?,?,?,?)",
+                    list(rows),
+                )
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise FinebenchError(f"response cache {self.path}: the disk is full ({exc}); free space and run "
+                                     "the same command again (it resumes from the cache)") from exc
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(exc) from exc
 
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

@@ -37,6 +37,8 @@ class RunConfig:
     position (trials = number of options) to measure position bias."""
     strategy: str = "direct"
     """Inference strategy: ``direct``, ``zero-shot-cot`` or ``icl`` (see ``finebench.tasks.prompts``)."""
+    allow_outside_data_root: bool = False
+    """Read item images named by absolute paths or paths with ``..`` (refused per sample by default)."""
     icl_pool: Path | None = None
     """JSONL of seen-class training images (``image_path``, ``class_name``; paths relative to the
     data root) that ``icl`` draws its demonstrations from, e.g. a ``*_fewshot_train.jsonl``."""

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finebench.adapters.base import Adapter
+from finebench.adapters.base import Adapter, PartialBatchError
 from finebench.adapters.instance import Request
 from finebench.embeddings.text import CachedEncoder, TextEncoder, load_text_encoder
 from finebench.evaluation.cache import ResponseCache
 from finebench.evaluation.config import REQUEST_ORDERS, RunConfig
 from finebench.evaluation.images import image_rule, preparer
+from finebench.evaluation.merge import RESULTS_FILE, check_mergeable, merge_results, read_existing, results_lock
+from finebench.evaluation.paths import UnsafeImagePath, item_image_path
 from finebench.evaluation.plan import (
     ItemFiles,
     PlannedSample,
@@ -107,16 +109,35 @@ class Evaluator:
         if any("ss_relative" in effective_metrics(t, self.config.metrics) for t in tasks):
             self._encoder = CachedEncoder(self.encoder_loader(self.config.ss_encoder))
         results: dict[str, Any] = self._results_skeleton()
+        out = self.config.output_path
+        with results_lock(out):  # another model's or configuration's results: refused before any work
+            if (existing := read_existing(out)) is not None:
+                check_mergeable(existing, results["model"], results["config"], out / RESULTS_FILE)
         with ResponseCache(self.config.resolved_cache_path()) as cache:
             for task in tasks:
                 outcome = self.run_task(task, cache)
                 results["results"][task.name] = outcome.summary
                 results["tasks"][task.name] = outcome.meta
-                groups = {g.name: self.index.expand([g.name]) for g in self.index.groups_covered_by(list(results["results"]))}
-                results["groups"] = group_results(results["results"], groups)
-                atomic_write_jsonl(self.config.output_path / f"samples_{task.name}.jsonl", outcome.samples)
-                atomic_write_json(self.config.output_path / "results.json", results)
+                results["groups"] = self._groups(results["results"])
+                self._record(task, outcome, results)
         return results
+
+    def _groups(self, task_results: dict[str, Any]) -> dict[str, Any]:
+        groups = {g.name: self.index.expand([g.name]) for g in self.index.groups_covered_by(list(task_results))}
+        return group_results(task_results, groups)
+
+    def _record(self, task: TaskConfig, outcome: TaskOutcome, results: dict[str, Any]) -> None:
+        """Merge this run's results into the folder's (under its lock, re-read: a concurrent run's
+        tasks are kept) and write the task's samples file."""
+        out = self.config.output_path
+        with results_lock(out):
+            existing = read_existing(out)
+            if existing is not None:
+                check_mergeable(existing, results["model"], results["config"], out / RESULTS_FILE)
+            merged = merge_results(existing, results)
+            merged["groups"] = self._groups(merged["results"])
+            atomic_write_jsonl(out / f"samples_{task.name}.jsonl", outcome.samples)
+            atomic_write_json(out / RESULTS_FILE, merged)
 
     def _check_adapter_supports(self, tasks: list[TaskConfig]) -> None:
         check_adapter_supports(type(self.adapter), self.card, tasks, self.config.strategy)
@@ -259,6 +280,13 @@ class Evaluator:
         try:
             outputs = self._ask(requests)
             fresh = {s.key: out for (s, _), out in zip(ready, outputs, strict=True)}
+        except PartialBatchError as partial:  # the adapter retried each request already
+            fresh = {}
+            for (sample, _), output, error in zip(ready, partial.outputs, partial.errors, strict=True):
+                if error is None and isinstance(output, str):
+                    fresh[sample.key] = output
+                else:
+                    failed[sample.key] = f"generation failed: {error}"
         except Exception as batch_exc:  # isolate the failing sample(s) one by one
             log.warning("%s: batch of %d failed (%s); retrying one by one", task.name, len(requests), batch_exc)
             fresh = {}
@@ -274,9 +302,11 @@ class Evaluator:
         request is only sent whole)."""
         images = []
         for relative in relative_paths:
-            path = self.config.data_root / relative
             try:
+                path = item_image_path(self.config.data_root, relative, allow_outside=self.config.allow_outside_data_root)
                 images.append(prepare(self.image_loader(path)))
+            except UnsafeImagePath as exc:
+                return [], str(exc)
             except FileNotFoundError:
                 return [], f"image not found: {path}"
             except Exception as exc:

@@ -24,6 +24,7 @@ from finebench.tasks.prompts import (
     trial_options,
 )
 from finebench.util.errors import FinebenchError
+from finebench.util.imaging import load_rgb
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,7 @@ class PlannedSample:
 
 def load_image(path: Path):
     """Decode an image fully (so corrupt files fail here, per sample, not inside the model)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    return load_rgb(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -108,10 +106,14 @@ class ItemFiles:
         self._read: dict[str, tuple[list[Item], str]] = {}
 
     def get(self, task: TaskConfig) -> tuple[list[Item], str]:
-        """The task's items and the sha256 of their file."""
+        """The task's items and the sha256 of their file; an empty file is an error (it would score
+        0.00 with n=0 and exit 0)."""
         if task.source not in self._read:
             path = item_file(task, self.data_root)
-            self._read[task.source] = (load_items(path), file_sha256(path))
+            items = load_items(path)
+            if not items:
+                raise FinebenchError(f"task {task.name}: item file {path} has no items; re-import or rebuild it")
+            self._read[task.source] = (items, file_sha256(path))
         return self._read[task.source]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from finebench.embeddings.text import CachedEncoder, load_text_encoder
+from finebench.evaluation.merge import RESULTS_FILE, check_mergeable, merge_results, read_existing, results_lock
 from finebench.evaluation.plan import ItemFiles, effective_metrics, file_sha256
 from finebench.evaluation.results import SCHEMA_VERSION, environment, group_results, now_iso, summarise_trials
 from finebench.scoring import ScoringContext, ScoringInput, aggregate, score_samples
@@ -121,9 +122,12 @@ def rescore(
     ss_encoder: str = "google/siglip-base-patch16-256",
     encoder_loader=load_text_encoder,
     index: TaskIndex | None = None,
+    allow_partial: bool = False,
 ) -> dict[str, Any]:
-    """Score the predictions of every task (names and groups, expanded) into one results.json with
-    the groups they complete; nothing is written unless every task scored."""
+    """Score the predictions of every task (names and groups, expanded) and merge them into
+    ``output_path/results.json`` with the groups they complete; nothing is written unless every task
+    scored. A file that does not answer every item of its task is refused (1 of 152 predictions
+    right would read as 100.00) unless ``allow_partial``; then ``n`` < ``n_items_total`` marks it."""
     if protocol is not None and protocol not in PROTOCOLS:
         raise FinebenchError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     index = index or TaskIndex()
@@ -143,7 +147,7 @@ def rescore(
         task_protocol = protocol or config.protocol
         with _gc_paused():
             summaries[config.name] = _score_task(config, task_protocol, items, files[config.name], chosen[config.name],
-                                                 encoder)
+                                                 encoder, allow_partial)
         digests[config.name] = file_sha256(files[config.name])
         metas[config.name] = {
             "config_hash": config.config_hash(), "items_sha256": items_sha, "predictions_sha256": digests[config.name],
@@ -166,13 +170,19 @@ def rescore(
         "tasks": metas,
         "environment": environment(),
     }
-    atomic_write_json(Path(output_path) / "results.json", results)
+    out = Path(output_path)
+    with results_lock(out):
+        existing = read_existing(out)
+        if existing is not None:
+            check_mergeable(existing, results["model"], results["config"], out / RESULTS_FILE)
+        atomic_write_json(out / RESULTS_FILE, merge_results(existing, results))
     return results
 
 
 def _score_task(config: TaskConfig, protocol: str, items: list[Item], predictions: Path, chosen: Sequence[str],
-                encoder: Any) -> dict[str, Any]:
+                encoder: Any, allow_partial: bool = False) -> dict[str, Any]:
     by_trial = read_predictions(predictions, items, f"task {config.name}")
+    check_coverage(by_trial, len(items), predictions, config.name, allow_partial)
     context = ScoringContext(
         protocol, config.world, config.super_category, config.open_target, config.protocols[protocol].answer_extraction
     )
@@ -182,6 +192,20 @@ def _score_task(config: TaskConfig, protocol: str, items: list[Item], prediction
                    n_samples=sum(len(inputs) for inputs in by_trial.values()),
                    n_errors=sum(1 for inputs in by_trial.values() for sample in inputs if sample.response is None))
     return summary
+
+
+def check_coverage(by_trial: dict[int, list[ScoringInput]], n_items: int, path: Path, task: str,
+                   allow_partial: bool) -> None:
+    """Every trial answers the same items, and (unless ``allow_partial``) all of the task's."""
+    covered = {trial: frozenset(sample.doc_id for sample in inputs) for trial, inputs in by_trial.items()}
+    if len(set(covered.values())) > 1:
+        sizes = ", ".join(f"trial {t}: {len(d)}" for t, d in covered.items())
+        raise FinebenchError(f"{path}: the trials answer different items ({sizes}); give every trial the same items")
+    scored = len(next(iter(covered.values())))
+    if scored < n_items and not allow_partial:
+        raise FinebenchError(
+            f"{path}: predictions cover {scored} of the {n_items} items of task {task}; score a complete file, "
+            "or pass --allow-partial (the result is then marked partial)")
 
 
 def rescore_file(predictions: Path, *, task: str, **options: Any) -> dict[str, Any]:

@@ -18,9 +18,15 @@ from finebench.adapters.factory import (
     resolve_backend,
 )
 from finebench.embeddings.text import load_text_encoder
+from finebench.evaluation.checks import check_output_compatible, check_run_values
 from finebench.evaluation.config import RunConfig
 from finebench.evaluation.evaluator import Evaluator
-from finebench.evaluation.plan import check_adapter_supports, effective_metrics, item_file, metrics_left_out
+from finebench.evaluation.plan import (
+    ItemFiles,
+    check_adapter_supports,
+    effective_metrics,
+    metrics_left_out,
+)
 from finebench.models.cards import ModelCard
 from finebench.tasks.index import TaskIndex
 from finebench.tasks.items import RELEASE_OPTION_COUNT
@@ -39,14 +45,17 @@ def run_model(card: ModelCard, config: RunConfig, *, device: str = "auto", backe
     )
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    check_run_values(config)
     card = apply_model_args(resolve_backend(card, backend), dict(config.model_args))
     if config.gen_kwargs and adapter_class(card).output != "text":
         raise FinebenchError(f"--gen-kwargs: model {card.name!r} ({card.adapter}) scores options and generates no text")
     normalize_gen_kwargs(dict(config.gen_kwargs))  # bad settings fail before a model loads
+    check_output_compatible(config, {"name": card.name, "adapter": card.adapter, "model": card.model})
     index = TaskIndex()
     tasks = [index.load(name) for name in index.expand(list(config.tasks))]
-    for task in tasks:  # bad names and missing data fail before a model loads
-        item_file(task, config.data_root)
+    item_files = ItemFiles(config.data_root)
+    for task in tasks:  # bad names, missing, empty or malformed item files fail before a model loads
+        item_files.get(task)
     check_adapter_supports(adapter_class(card), card, tasks, config.strategy)  # so do unsupported tasks
     if card.adapter in CHECKPOINT_BACKENDS:  # a missing local folder or an unreachable Hub: one line, now
         resolve_device(device)

@@ -197,18 +197,21 @@ def run_general(
 
 def merge_general(results_path: Path, card: ModelCard, general: Mapping[str, Any], *, limit: int | None) -> None:
     """Add (or replace) benchmarks under ``general``; a fresh file gets the run skeleton."""
+    from finebench.evaluation.merge import read_existing, results_lock
     from finebench.evaluation.results import SCHEMA_VERSION, environment, now_iso
     from finebench.util.fsutil import atomic_write_json
 
-    if results_path.is_file():
-        data = json.loads(results_path.read_text(encoding="utf-8"))
-        if data.get("model", {}).get("name") != card.name:
-            raise FinebenchError(f"{results_path} holds results of model {data.get('model', {}).get('name')!r}, not {card.name!r}")
-    else:
-        data = {
-            "schema_version": SCHEMA_VERSION, "created": now_iso(),
-            "model": {"name": card.name, "adapter": card.adapter, "model": card.model, "family": card.family},
-            "config": {"tasks": []}, "results": {}, "groups": {}, "tasks": {}, "environment": environment(),
-        }
-    data.setdefault("general", {}).update({k: {**v, "limit": limit} for k, v in general.items()})
-    atomic_write_json(results_path, data)
+    with results_lock(results_path.parent):  # a concurrent `run` into the folder keeps its tasks
+        data = read_existing(results_path.parent)
+        if data is not None:
+            if data.get("model", {}).get("name") != card.name:
+                raise FinebenchError(f"{results_path} holds results of model {data.get('model', {}).get('name')!r}, "
+                                     f"not {card.name!r}")
+        else:
+            data = {
+                "schema_version": SCHEMA_VERSION, "created": now_iso(),
+                "model": {"name": card.name, "adapter": card.adapter, "model": card.model, "family": card.family},
+                "config": {"tasks": []}, "results": {}, "groups": {}, "tasks": {}, "environment": environment(),
+            }
+        data.setdefault("general", {}).update({k: {**v, "limit": limit} for k, v in general.items()})
+        atomic_write_json(results_path, data)

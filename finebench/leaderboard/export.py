@@ -9,6 +9,7 @@ from typing import Any
 from finebench.leaderboard.build import Leaderboard
 from finebench.leaderboard.general import general_columns
 from finebench.leaderboard.tables import Table
+from finebench.util.escaping import csv_cell
 from finebench.util.fsutil import atomic_write_text
 
 
@@ -42,6 +43,8 @@ def tidy_records(board: Leaderboard) -> list[dict[str, Any]]:
                         "mark": row.marks.get(column.key),
                         "significant": column.key in row.significant,
                         "partial": column.key in row.partial_columns,
+                        "failed_samples": column.key in row.failed_columns,
+                        "n_errors": task_run.n_errors if task_run else None,
                         "n": task_run.n if task_run else None,
                         "source": str(task_run.results_path) if task_run else None,
                     })
@@ -60,21 +63,37 @@ def wide_frame(table: Table) -> Any:
     )
 
 
+def spreadsheet_safe(frame: Any) -> Any:
+    """The frame with every text cell that a spreadsheet would run as a formula neutralised
+    (model, family and dataset names come from results files other people send)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    frame = frame.copy()
+    for name in frame.columns:
+        if not (is_numeric_dtype(frame[name]) or is_bool_dtype(frame[name])):
+            frame[name] = frame[name].map(csv_cell)
+    frame.columns = [csv_cell(str(c)) for c in frame.columns]
+    return frame
+
+
 def write_exports(board: Leaderboard, out: Path) -> list[str]:
     """Write ``leaderboard.csv``, ``leaderboard.json``, ``TABLE_ID.csv`` and, when any run has
     general-capability scores, ``general.csv``; returns the file names."""
     import pandas as pd
 
     tidy = pd.DataFrame(tidy_records(board))
-    if "n" in tidy:
-        tidy["n"] = tidy["n"].astype("Int64")  # item counts stay integers next to missing cells
-    files = {"leaderboard.csv": tidy.to_csv(index=False), "leaderboard.json": tidy.to_json(orient="records", indent=2)}
-    files.update({f"{table.id}.csv": wide_frame(table).to_csv(index=False, float_format="%.4f") for table in board.tables})
+    for counts in ("n", "n_errors"):
+        if counts in tidy:
+            tidy[counts] = tidy[counts].astype("Int64")  # item counts stay integers next to missing cells
+    files = {"leaderboard.csv": spreadsheet_safe(tidy).to_csv(index=False),
+             "leaderboard.json": tidy.to_json(orient="records", indent=2)}
+    files.update({f"{table.id}.csv": spreadsheet_safe(wide_frame(table)).to_csv(index=False, float_format="%.4f")
+                  for table in board.tables})
     if board.general:
         columns = general_columns()
         frame = pd.DataFrame([{"model": row.label, **{label: row.values.get(key) for key, label in columns}} for row in board.general],
                              columns=["model", *(label for _, label in columns)])
-        files["general.csv"] = frame.to_csv(index=False, float_format="%.4f")
+        files["general.csv"] = spreadsheet_safe(frame).to_csv(index=False, float_format="%.4f")
     for name, text in files.items():
         atomic_write_text(out / name, text)
     return list(files)

@@ -19,6 +19,12 @@ from finebench.leaderboard.tables import REPORTED, SPLITS, Row, Table
 from finebench.tasks.items import RELEASE_OPTION_COUNT
 
 
+def plain(text: str) -> str:
+    """Text from a results file shown literally: matplotlib reads ``$...$`` as mathtext (a model
+    name like ``$\\foo$`` would stop the plot)."""
+    return str(text).replace("$", r"\$")
+
+
 def measured(table: Table) -> list[Row]:
     return [row for row in table.rows if not row.reported]
 
@@ -93,19 +99,19 @@ def bars_figure(table: Table) -> Any:
                 for j, k in enumerate(keys)
             ]).T
             x = positions + (i - (len(rows) - 1) / 2) * width
-            ax.bar(x, values, width, yerr=errors, capsize=2, color=colours[i], label=row.label)
+            ax.bar(x, values, width, yerr=errors, capsize=2, color=colours[i], label=plain(row.label))
             if row.key in reported:
                 paper = np.array([reported[row.key].values.get(k, np.nan) for k in keys])
                 ax.hlines(paper, x - width / 2, x + width / 2, colors="black", linewidth=2)
                 ticked = ticked or bool(np.isfinite(paper).any())
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
-        ax.set_xticks(positions, [label for _, label in datasets])
+        ax.set_xticks(positions, [plain(label) for _, label in datasets])
         ax.set_title(split_label)
         ax.set_ylim(*value_limits(rows + list(reported.values())))
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(table.spec.title)
-    figure.suptitle(f"{table.title}, {table.setting.label}")
+    figure.suptitle(plain(f"{table.title}, {table.setting.label}"))
     handles, labels = axes[0].get_legend_handles_labels()
     if ticked:
         handles.append(Line2D([], [], color="black", linewidth=2))
@@ -154,7 +160,7 @@ def scatter_figure(table: Table) -> Any:
             ax.scatter(*average, s=110, color=colour, edgecolors="black", marker="D")
             drew["diamonds"] = True
         handles.append(Line2D([], [], color=colour, marker="o", linestyle=""))
-        labels.append(row.label)
+        labels.append(plain(row.label))
     references = [a for r in table.rows if r.reported and (a := split_averages(table, r)) is not None]
     if references:
         ax.scatter(*zip(*references), s=40, color="grey", marker="x")
@@ -169,7 +175,7 @@ def scatter_figure(table: Table) -> Any:
     low, high = value_limits(rows)
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
     ax.set(xlim=(low, high), ylim=(low, high), xlabel="seen categories (%)", ylabel="unseen categories (%)",
-           title=f"{table.title}\n{table.setting.label}")
+           title=plain(f"{table.title}\n{table.setting.label}"))
     ax.grid(alpha=0.3)
     title = ", ".join(text for kind, text in (("dots", "dots: datasets"), ("diamonds", "diamonds: averages")) if drew[kind])
     ax.legend(handles, labels, fontsize="small", loc="upper left", title=title or None, title_fontsize="small")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from html import escape
 
 import finebench
 from finebench.leaderboard.build import Leaderboard
@@ -31,6 +30,7 @@ from finebench.leaderboard.render_md import (
 )
 from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
 from finebench.leaderboard.tables import SPLITS, Column, Row, Table
+from finebench.util.escaping import html_text as escape
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1500px; padding: 0 1em; color: #222; }
@@ -113,8 +113,9 @@ def html_cell(row: Row, column_key: str, is_average: bool, first_average: bool =
     if first_average:
         classes.append("avg-first")
     class_attr = f' class="{" ".join(classes)}"' if classes else ""
+    col = escape(column_key)
     if column_key not in row.values:
-        return f'<td data-col="{column_key}"{class_attr}>{MISSING}</td>'
+        return f'<td data-col="{col}"{class_attr}>{MISSING}</td>'
     value = row.values[column_key]
     text = f'<span class="value">{number(value)}</span>'
     title = ""
@@ -122,6 +123,8 @@ def html_cell(row: Row, column_key: str, is_average: bool, first_average: bool =
         text += '<span class="sig">*</span>'
     if column_key in row.partial_columns:
         text += '<span class="partial">†</span>'
+    if column_key in row.failed_columns:
+        text += '<span class="failed" title="some samples failed (n_errors &gt; 0) and count as wrong">‡</span>'
     notes = []
     if column_key in row.intervals:
         low, high = row.intervals[column_key]
@@ -133,7 +136,7 @@ def html_cell(row: Row, column_key: str, is_average: bool, first_average: bool =
         notes.append(f"{n} items")
     if notes:
         title = f' title="{escape(", ".join(notes))}"'
-    return f'<td data-col="{column_key}" data-value="{value!r}"{class_attr}{title}>{text}</td>'
+    return f'<td data-col="{col}" data-value="{float(value)!r}"{class_attr}{title}>{text}</td>'
 
 
 def average_label(column: Column) -> str:
@@ -160,7 +163,7 @@ def html_table(table: Table) -> str:
         top.append(f'<th colspan="{len(columns)}">{escape(label)}</th>')
         for column in columns:
             text = average_label(column) if column.is_average or column.split is None else column.label
-            bottom.append(f'<th data-col="{column.key}" aria-sort="none">{escape(text)}</th>')
+            bottom.append(f'<th data-col="{escape(column.key)}" aria-sort="none">{escape(text)}</th>')
     body, index = [], 0
     for group, rows in table.groups():
         body.append(f'<tr class="group" data-index="{index}"><td colspan="{len(ordered) + 3}">{escape(group)}</td></tr>')
@@ -174,7 +177,7 @@ def html_table(table: Table) -> str:
             body.append(f'<tr class="{kind}" data-index="{index}"><th scope="row">{escape(row.label)}</th>{cells}</tr>')
             index += 1
     return (
-        f'<div class="scroll"><table class="leaderboard" id="{table.id}">\n<thead><tr>{"".join(top)}</tr>\n<tr>{"".join(bottom)}</tr></thead>\n'
+        f'<div class="scroll"><table class="leaderboard" id="{escape(table.id)}">\n<thead><tr>{"".join(top)}</tr>\n<tr>{"".join(bottom)}</tr></thead>\n'
         f'<tbody>\n{chr(10).join(body)}\n</tbody></table></div>'
     )
 
@@ -214,7 +217,8 @@ def leaderboard_html(board: Leaderboard, plots: Mapping[str, Mapping[str, bytes]
         "<h1>finebench leaderboard</h1>",
         f"<p>Generated {escape(board.generated)} (UTC) by finebench {escape(finebench.__version__)} from "
         f"{len(board.runs)} result file(s). Values in percent; bold best, underlined second best among measured rows; "
-        f"{MISSING} not run; † scored on a --limit sample (not ranked); n: items per task (hover a cell for its interval); "
+        f"{MISSING} not run; † scored on a --limit sample (not ranked); ‡ some samples failed (n_errors, scored as "
+        f"wrong); n: items per task (hover a cell for its interval); "
         f"# ranks by the overall average; grey italic rows are the paper's reported numbers, not measured; "
         f"[SS: encoder] marks SS_relative from another text encoder than the paper's SigLIP (not ranked). "
         f"Averages first; the model column stays put while the datasets scroll.</p>",

@@ -12,6 +12,7 @@ from finebench.leaderboard.collect import Run, Setting
 from finebench.leaderboard.general import GeneralRow, general_columns
 from finebench.leaderboard.stats import CONFIDENCE, SIGNIFICANCE_LEVEL
 from finebench.leaderboard.tables import DECIMALS, Row, Table
+from finebench.util.escaping import markdown_code, markdown_text, terminal_text
 
 MISSING = "–"
 PROTOCOL_NOTES = {
@@ -25,9 +26,10 @@ OPTION_ORDER_NOTES = {
 }
 
 
-def escape(text: str) -> str:
-    """Model and class names are free text; a "|" must not split a table cell."""
-    return text.replace("|", "\\|")
+def escape(text: object) -> str:
+    """Free text from results and samples files (model, family, dataset, class names...): shown
+    literally, never as HTML, a link or a second table cell."""
+    return markdown_text(text)
 
 
 def number(value: float) -> str:
@@ -42,6 +44,10 @@ def setting_description(setting: Setting) -> str:
     protocol = PROTOCOL_NOTES.get(setting.protocol, "")
     order = OPTION_ORDER_NOTES.get(setting.option_order or "", "option order not recorded in the results")
     return f"Protocol {setting.protocol}{f' ({protocol})' if protocol else ''}; {order}."
+
+
+def setting_label(setting: Setting) -> str:
+    return escape(setting.label)
 
 
 def row_n(row: Row) -> str:
@@ -98,16 +104,18 @@ def markdown_cell(row: Row, key: str) -> str:
         text += "\\*"
     if key in row.partial_columns:
         text += "†"
+    if key in row.failed_columns:
+        text += "‡"
     if key in row.intervals:
         text += f" ± {half_width(row.intervals[key])}"
     return text
 
 
 def markdown_table(table: Table) -> list[str]:
-    headers = ["Models", "#", "n"] + [f"{c.label}<br>{c.split or 'overall'}" for c in table.columns]
+    headers = ["Models", "#", "n"] + [f"{escape(c.label)}<br>{c.split or 'overall'}" for c in table.columns]
     lines = ["| " + " | ".join(headers) + " |", "| --- |" + " ---: |" * (len(table.columns) + 2)]
     for group, rows in table.groups():
-        lines.append(f"| **{group}** |" + " |" * (len(table.columns) + 2))
+        lines.append(f"| **{escape(group)}** |" + " |" * (len(table.columns) + 2))
         for row in rows:
             rank = "" if row.rank is None else str(row.rank)
             cells = [escape(row.label), rank, row_n(row), *(markdown_cell(row, c.key) for c in table.columns)]
@@ -128,7 +136,8 @@ def legend(board: Leaderboard) -> str:
             f"significantly (paired bootstrap, p < {SIGNIFICANCE_LEVEL})."
         )
     parts.append(
-        f"`†`: scored on a `--limit` sample, not all items (not ranked). {MISSING}: not run. Rows marked (reported) are the "
+        f"`†`: scored on a `--limit` sample, not all items (not ranked). `‡`: some samples failed (`n_errors`, "
+        f"scored as wrong). {MISSING}: not run. Rows marked (reported) are the "
         "paper's numbers from the model cards in `baselines/`, not measured here, and are never marked. "
         "`#`: rank by the overall average; `n`: items scored per task. `[SS: encoder]`: SS_relative from another "
         "text encoder than the paper's SigLIP, not comparable with it (not ranked). `(demo)`: the offline demo's "
@@ -148,14 +157,14 @@ def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
         legend(board),
         "",
     ]
-    lines += [f"> {note}" for note in board.notes] + ([""] if board.notes else [])
+    lines += [f"> {escape(note)}" for note in board.notes] + ([""] if board.notes else [])
     current: Setting | None = None
     for table in board.tables:
         if table.setting != current:
             current = table.setting
-            lines += [f"## {current.label}", "", setting_description(current), ""]
+            lines += [f"## {setting_label(current)}", "", escape(setting_description(current)), ""]
         lines += [
-            f"### {table.title}",
+            f"### {escape(table.title)}",
             "",
             f"Runs dated {run_dates(table, created)}.",
             "",
@@ -169,7 +178,7 @@ def leaderboard_markdown(board: Leaderboard, files: Sequence[str]) -> str:
                   *general_markdown(board.general), ""]
     lines += ["## Runs", "", *runs_markdown(board.runs), ""]
     if files:
-        lines += ["## Files", "", *(f"- [{name}]({name})" for name in files), ""]
+        lines += ["## Files", "", *(f"- [{escape(name)}]({name})" for name in files), ""]
     return "\n".join(lines)
 
 
@@ -183,13 +192,13 @@ def summary_text(board: Leaderboard) -> str:
             continue
         averages = sorted((c for c in table.columns if c.is_average), key=lambda c: c.split is not None)  # overall first
         headers = ["#", "model", "n", *(f"avg {c.split or 'overall'}" for c in averages)]
-        body = [[str(r.rank or ""), r.label, row_n(r), *(number(r.values[c.key]) if c.key in r.values else MISSING
+        body = [[str(r.rank or ""), terminal_text(r.label), row_n(r), *(number(r.values[c.key]) if c.key in r.values else MISSING
                                                          for c in averages)] for r in rows]
         widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
-        lines.append(f"{table.title} ({table.setting.label})")
+        lines.append(terminal_text(f"{table.title} ({table.setting.label})"))
         for line in [headers, *body]:
             lines.append("  " + "  ".join(cell.ljust(w) if i == 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
-    lines += [f"note: {note}" for note in board.notes]
+    lines += [f"note: {terminal_text(note)}" for note in board.notes]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -204,13 +213,14 @@ def general_markdown(rows: Sequence[GeneralRow]) -> list[str]:
 
 def analysis_markdown(analysis: RunAnalysis, top_classes: int = 10) -> str:
     run = analysis.run
-    lines = [f"# Analysis of {run.model}", "", f"Results: `{run.results_path}` (created {run.created}).", ""]
+    lines = [f"# Analysis of {escape(run.model)}", "",
+             f"Results: {markdown_code(run.results_path)} (created {escape(run.created)}).", ""]
     if analysis.missing_samples:
-        lines += [f"> No samples file, no per-task analysis: {', '.join(analysis.missing_samples)}.", ""]
+        lines += [f"> No samples file, no per-task analysis: {escape(', '.join(analysis.missing_samples))}.", ""]
     if analysis.split_gaps:
         lines += ["## Seen vs unseen", "", "| dataset | world | setting | metric | seen | unseen | gap |",
                   "| --- | --- | --- | --- | ---: | ---: | ---: |"]
-        lines += [f"| {g.dataset} | {g.world} | {g.setting} | {g.metric} | {number(g.seen)} | {number(g.unseen)} | "
+        lines += [f"| {escape(g.dataset)} | {escape(g.world)} | {escape(g.setting)} | {escape(g.metric)} | {number(g.seen)} | {number(g.unseen)} | "
                   f"{g.gap:+.{DECIMALS}f} |" for g in analysis.split_gaps]
         lines.append("")
     if analysis.circular:
@@ -223,7 +233,7 @@ def analysis_markdown(analysis: RunAnalysis, top_classes: int = 10) -> str:
                   "| --- |" + " ---: |" * (n_positions + 5)]
         for c in analysis.circular:
             positions = " | ".join(number(v) for v in c.accuracy_by_position)
-            lines.append(f"| {c.task} | {c.n_items} | {number(c.circular_accuracy)} | {number(c.mean_accuracy)} | "
+            lines.append(f"| {escape(c.task)} | {c.n_items} | {number(c.circular_accuracy)} | {number(c.mean_accuracy)} | "
                          f"{positions} | {c.first_position_gap:+.{DECIMALS}f} | {c.n_incomplete} |")
         lines.append("")
     if analysis.protocol_gaps:
@@ -235,19 +245,19 @@ def analysis_markdown(analysis: RunAnalysis, top_classes: int = 10) -> str:
             d = g.difference
             ci = MISSING if d is None else f"[{d.ci_low * 100:+.{DECIMALS}f}, {d.ci_high * 100:+.{DECIMALS}f}]"
             p = MISSING if d is None else f"{d.p_bootstrap:.4f}"
-            lines.append(f"| {g.task} | {number(g.paper)} | {number(g.shuffled)} | {g.gap:+.{DECIMALS}f} | {ci} | {p} |")
+            lines.append(f"| {escape(g.task)} | {number(g.paper)} | {number(g.shuffled)} | {g.gap:+.{DECIMALS}f} | {ci} | {p} |")
         lines.append("")
     for task in analysis.tasks:
         lines += [
-            f"## {task.task}",
+            f"## {escape(task.task)}",
             "",
             f"{task.n_samples} samples ({task.n_errors} failed generations). Format compliance "
             f"{number(task.format_compliance)}%, no answer {number(task.no_answer_rate)}%, mean response "
             f"{task.mean_response_chars:.0f} characters ({task.mean_response_words:.0f} words).",
             "",
-            f"Hardest classes by {task.metric} ({min(top_classes, len(task.per_class))} of {len(task.per_class)}):",
+            f"Hardest classes by {escape(task.metric)} ({min(top_classes, len(task.per_class))} of {len(task.per_class)}):",
             "",
-            "| class | samples | " + task.metric + " |",
+            "| class | samples | " + escape(task.metric) + " |",
             "| --- | ---: | ---: |",
             *(f"| {escape(c.name)} | {c.n} | {number(c.score)} |" for c in task.per_class[:top_classes]),
             "",

@@ -31,6 +31,7 @@ from finebench.leaderboard.collect import (
     TaskRun,
     ensure_same_task,
 )
+from finebench.util.escaping import is_safe_name, slug
 
 DATASETS: tuple[tuple[str, str], ...] = (
     ("aircraft", "Air."),
@@ -131,6 +132,8 @@ class Row:
     """Column key -> 95% bootstrap interval in percent."""
     significant: frozenset[str] = frozenset()
     """Columns where this best row beats every runner-up significantly (paired bootstrap)."""
+    failed_columns: frozenset[str] = frozenset()
+    """Cells whose run had failed samples (``n_errors`` > 0, scored as wrong), and averages over them."""
     partial_columns: frozenset[str] = frozenset()
     """Cells scored on a ``--limit`` sample, and averages over such cells: other items than the
     full runs', so shown flagged but never ranked against them."""
@@ -161,7 +164,8 @@ class Table:
 
     @property
     def id(self) -> str:
-        return f"table{self.spec.number}-{self.setting.slug}" + (f"-{self.benchmark}" if self.benchmark else "")
+        benchmark = self.benchmark if is_safe_name(self.benchmark) else slug(self.benchmark)
+        return f"table{self.spec.number}-{self.setting.slug}" + (f"-{benchmark}" if self.benchmark else "")
 
     @property
     def title(self) -> str:
@@ -186,6 +190,15 @@ def with_averages(cells: Mapping[str, float], columns: Sequence[Column] = COLUMN
         if column.is_average and all(m in values for m in column.members):
             values[column.key] = sum(values[m] for m in column.members) / len(column.members)
     return values
+
+
+def failed_keys(task_runs: Mapping[str, TaskRun], columns: Sequence[Column] = COLUMNS) -> frozenset[str]:
+    """Cells whose run had failed samples (``n_errors`` > 0), and averages over them."""
+    failed = {key for key, task_run in task_runs.items() if task_run.n_errors}
+    for column in columns:
+        if column.is_average and failed.intersection(column.members):
+            failed.add(column.key)
+    return frozenset(failed)
 
 
 def partial_keys(task_runs: Mapping[str, TaskRun], columns: Sequence[Column] = COLUMNS) -> frozenset[str]:
@@ -244,6 +257,7 @@ def measured_rows(spec: TableSpec, setting: Setting, runs: Sequence[Run], names:
             values=with_averages({k: t.metrics[spec.metric] for k, t in model_cells.items()}, columns),
             task_runs=model_cells,
             partial_columns=partial_keys(model_cells, columns),
+            failed_columns=failed_keys(model_cells, columns),
             ss_encoder=encoder,
         ))
     return rows

@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
+from finebench.models.values import check_card_values
 from finebench.util.errors import ConfigError
+from finebench.util.jsonfile import read_text_file
 from finebench.util.resources import resource_dir
 from finebench.util.suggest import unknown_name_error
 
@@ -63,12 +65,13 @@ def card_from_mapping(data: Any, source: str) -> ModelCard:
     for key in ("generation", "adapter_options", "reported", "lmms"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{source}: key {key!r} must be a mapping")
+    check_card_values(data, source)
     return ModelCard(**data, source_file=source)
 
 
 def load_card_file(path: Path) -> ModelCard:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text_file(path, "model card", ConfigError))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
     return card_from_mapping(data, str(path))

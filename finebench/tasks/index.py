@@ -2,7 +2,8 @@
 
 Building the index reads only each file's own top level to learn its name and kind; includes are
 resolved and a task is validated only when it is loaded. ``finebench ls`` therefore stays fast and
-one broken task file does not stop the others from running.
+one broken task file does not stop the others from running: a file whose top level cannot be
+read is recorded in ``broken`` (``ls`` lists it) and only the names it would define are missing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finebench.tasks.config import TaskConfig, load_task_file, read_yaml_mapping
-from finebench.util.errors import ConfigError
+from finebench.util.errors import ConfigError, FinebenchError
+from finebench.util.escaping import is_safe_name
 from finebench.util.resources import resource_dir
 from finebench.util.suggest import unknown_name_error
 
@@ -29,9 +31,14 @@ class TaskIndex:
         self.directory = directory or resource_dir("tasks")
         self.tasks: dict[str, Path] = {}
         self.groups: dict[str, GroupEntry] = {}
+        self.broken: dict[Path, str] = {}
+        """Files that define nothing because they cannot be read: path -> the error."""
         for path in sorted(self.directory.rglob("*.yaml")):
             if not path.name.startswith("_"):
-                self._add(path)
+                try:
+                    self._add(path)
+                except ConfigError as exc:
+                    self.broken[path] = str(exc)
 
     def _add(self, path: Path) -> None:
         data = read_yaml_mapping(path)
@@ -43,8 +50,9 @@ class TaskIndex:
             self._claim(name, path)
             self.groups[name] = entry
         elif "task" in data:
-            if not isinstance(data["task"], str):
-                raise ConfigError(f"{path}: key 'task' must be a string")
+            if not is_safe_name(data["task"]):
+                raise ConfigError(f"{path}: key 'task' must be a safe name (letters, digits, '.', '_', '-'): it names "
+                                  "the samples file")
             self._claim(data["task"], path)
             self.tasks[data["task"]] = path
         else:
@@ -68,7 +76,9 @@ class TaskIndex:
         if name in self.tasks:
             return [name]
         if name not in self.groups:
-            raise unknown_name_error("task or group", name, [*self.tasks, *self.groups], hint="see `finebench ls`")
+            hint = "see `finebench ls`" + (f"; broken task files: {', '.join(p.name for p in self.broken)}"
+                                           if self.broken else "")
+            raise unknown_name_error("task or group", name, [*self.tasks, *self.groups], hint=hint)
         if name in stack:
             raise ConfigError(f"{self.groups[name].path}: group cycle {' -> '.join((*stack, name))}")
         return [t for member in self.groups[name].members for t in self._expand_one(member, (*stack, name))]
@@ -86,7 +96,13 @@ class TaskIndex:
 
 
 def task_listing(index: TaskIndex) -> str:
-    """``finebench ls``: one line per task, then per group, the name first (tab-separated)."""
+    """``finebench ls``: one line per task, then per group, then per broken file (``NAME\tbroken\tWHY``),
+    the name first (tab-separated)."""
     lines = [f"{name}\ttask\t{path.relative_to(index.directory)}" for name, path in index.tasks.items()]
-    lines += [f"{g.name}\tgroup\t{len(index.expand([g.name]))} tasks: {g.description}" for g in index.groups.values()]
+    for group in index.groups.values():
+        try:
+            lines.append(f"{group.name}\tgroup\t{len(index.expand([group.name]))} tasks: {group.description}")
+        except FinebenchError as exc:  # a member is missing or broken: only this group is unusable
+            lines.append(f"{group.name}\tbroken\t{exc}")
+    lines += [f"{path.stem}\tbroken\t{reason}" for path, reason in index.broken.items()]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,10 @@ also used by the training image rules. Nothing here imports torch.
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,13 +91,36 @@ def prepare_image(
     return rgb.resize((new_width, new_height), PILImage.Resampling.BICUBIC)
 
 
+MAX_IMAGE_BYTES = 256 << 20
+"""A larger "image" is refused rather than read into memory."""
+
+
+class NotAnImageFile(ValueError):
+    """The path names a folder, FIFO, socket or device, or a file too large to be an image."""
+
+
+def read_regular_file(path: str | Path, limit: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file: checked on the opened descriptor, which is
+    opened non-blocking, so a FIFO named by an item file cannot hang a run."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotAnImageFile(f"{path} is not a regular file (a folder, FIFO, socket or device)")
+    with os.fdopen(fd, "rb") as handle:
+        if info.st_size > limit:
+            raise NotAnImageFile(f"{path} is {info.st_size} bytes, more than the {limit} an image may have")
+        return handle.read(limit + 1)
+
+
 def load_rgb(path: str | Path) -> Image:
-    """Decode an image fully, as RGB (what processors expect), closing the file at once. Every
-    stage that feeds a model or an embedder decodes through here, so a corrupt file fails at the
-    same point with the same message whichever stage (evaluation, embeddings, SFT, TAPO) reads it."""
+    """Decode an image fully, as RGB (what processors expect), from a regular file only, closing it
+    at once. Every stage that feeds a model or an embedder decodes through here, so a corrupt file
+    fails at the same point with the same message whichever stage (evaluation, embeddings, SFT,
+    TAPO) reads it."""
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as image:
+    with PILImage.open(io.BytesIO(read_regular_file(path))) as image:
         return image.convert("RGB")
 
 

@@ -1,7 +1,8 @@
 """Downloading and checking archives: pooch (retries with back-off, a temporary file renamed into the
 cache only once complete) with a downloader that resumes an interrupted transfer from its .part file
-with an HTTP Range request; every file is checked against its sha256 pins before use, and a
-mismatching download is deleted."""
+with an HTTP Range request and stops (deleting it) once it passes its cap, the pinned size where
+known, so an endless or oversized response cannot fill the disk; every file is checked against its
+sha256 pins before use, and a mismatching download is deleted."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from finebench.data.fetch.options import CHUNK_SIZE, FetchError, FetchOptions
+from finebench.data.fetch.options import CHUNK_SIZE, DEFAULT_DOWNLOAD_CAP, FetchError, FetchOptions
 
 
 class ResumableDownloader:
     """A pooch downloader that appends to ``partial`` with an HTTP Range request when a previous
     attempt (this run's or an earlier one's) left part of the file there."""
 
-    def __init__(self, partial: Path, progress: bool = False, timeout: float = 60.0) -> None:
+    def __init__(self, partial: Path, progress: bool = False, timeout: float = 60.0,
+                 max_bytes: int = DEFAULT_DOWNLOAD_CAP) -> None:
         self.partial = partial
         self.progress = progress
         self.timeout = timeout
+        self.max_bytes = max_bytes
 
     def __call__(self, url: str, output_file: str, pooch: object, check_only: bool = False) -> bool | None:
         import requests
@@ -36,15 +39,31 @@ class ResumableDownloader:
                     self.partial.unlink()
                     raise requests.exceptions.RequestException(f"{url}: the server resumed at another byte")
                 start = offset if resumed else 0
-                total = start + int(response.headers.get("Content-Length", 0) or 0)
-                self._stream(response, "ab" if resumed else "wb", start, total)
+                try:
+                    total = start + int(response.headers.get("Content-Length", 0) or 0)
+                except ValueError:
+                    total = start
+                if total > self.max_bytes:
+                    self.partial.unlink(missing_ok=True)
+                    raise self._too_large(url)
+                self._stream(response, "ab" if resumed else "wb", start, total, url)
         os.replace(self.partial, output_file)
         return None
 
-    def _stream(self, response, mode: str, start: int, total: int) -> None:
+    def _too_large(self, url: str) -> FetchError:
+        return FetchError(f"{url}: the server sends more than the expected {self.max_bytes} bytes; "
+                          "refused (a wrong or hostile file), nothing kept")
+
+    def _stream(self, response, mode: str, start: int, total: int, url: str) -> None:
+        written = start
         with open(self.partial, mode) as out, _DownloadBar(self.partial.name.removesuffix(".part"), start, total,
                                                   self.progress) as advance:
             for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+                written += len(chunk)
+                if written > self.max_bytes:  # an endless or oversized response stops here
+                    out.close()
+                    self.partial.unlink(missing_ok=True)
+                    raise self._too_large(url)
                 out.write(chunk)
                 advance(len(chunk))
 
@@ -73,7 +92,8 @@ class _DownloadBar:
             self._progress.stop()
 
 
-def download(name: str, urls: Sequence[str], cache_dir: Path, options: FetchOptions) -> Path:
+def download(name: str, urls: Sequence[str], cache_dir: Path, options: FetchOptions,
+             max_bytes: int = DEFAULT_DOWNLOAD_CAP) -> Path:
     """``cache_dir/name`` from the first URL that works (each retried ``options.retries`` times)."""
     import pooch
     import requests
@@ -82,7 +102,7 @@ def download(name: str, urls: Sequence[str], cache_dir: Path, options: FetchOpti
     for url in urls:
         store = pooch.create(path=cache_dir, base_url="", registry={name: None}, urls={name: url},
                              retry_if_failed=options.retries)
-        downloader = ResumableDownloader(cache_dir / f"{name}.part", progress=options.progress)
+        downloader = ResumableDownloader(cache_dir / f"{name}.part", progress=options.progress, max_bytes=max_bytes)
         try:
             return Path(store.fetch(name, downloader=downloader))
         except (requests.exceptions.RequestException, OSError, ValueError) as exc:

@@ -25,7 +25,15 @@ from pathlib import Path, PurePosixPath
 
 from finebench.data.fetch.download import download, sha256_of, verify
 from finebench.data.fetch.extract import safe_extract
-from finebench.data.fetch.options import DOWNLOADS, MARKER, FetchError, FetchOptions, FetchResult
+from finebench.data.fetch.options import (
+    DEFAULT_DOWNLOAD_CAP,
+    DOWNLOADS,
+    MARKER,
+    RELEASE_FILE_CAP,
+    FetchError,
+    FetchOptions,
+    FetchResult,
+)
 from finebench.data.fetch.place import (
     blocking_folders,
     is_current,
@@ -78,7 +86,7 @@ def _obtain(archive: Archive, cache_dir: Path, options: FetchOptions) -> tuple[P
         return given, False
     if (cache_dir / archive.name).is_file():  # a complete earlier download (checked like any other)
         return cache_dir / archive.name, True
-    return download(archive.name, archive.urls, cache_dir, options), True
+    return download(archive.name, archive.urls, cache_dir, options, max_bytes=archive.size or DEFAULT_DOWNLOAD_CAP), True
 
 
 def fetch_dataset(source: DatasetSource, options: FetchOptions) -> FetchResult:
@@ -169,7 +177,8 @@ def fetch_items(source: ItemSource, options: FetchOptions) -> FetchResult:
         path = local_file(name, options.from_dir, *_release_candidates(release_file))
         downloaded = path is None
         if downloaded:
-            path = download(name, [source.base_url + release_file.path], cache_dir, options)
+            cap = getattr(release_file, "size", None) or RELEASE_FILE_CAP
+            path = download(name, [source.base_url + release_file.path], cache_dir, options, max_bytes=cap)
         verify(path, (release_file.sha256,), downloaded=downloaded)
         verified[release_file] = (path, downloaded)
     staging = data_root / f".fetch-{source.name}-{os.getpid()}"

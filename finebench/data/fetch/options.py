@@ -24,6 +24,14 @@ CHUNK_SIZE = 1 << 16
 """Bytes per write; an interrupted transfer loses at most its last chunk."""
 
 
+DEFAULT_DOWNLOAD_CAP = 8 << 30
+"""Download cap of an archive whose size is not pinned (the largest official one is 2.8 GB)."""
+
+
+RELEASE_FILE_CAP = 64 << 20
+"""Download cap of a Fine-R1 release file without a pinned size (the largest is under 2 MB)."""
+
+
 class FetchError(FinebenchError):
     """A file could not be obtained, failed its checksum, or does not form the expected layout."""
 

@@ -19,7 +19,7 @@ from finebench.data.formats import (
     BAD_SAMPLE_POLICIES,
 )
 from finebench.tasks.config import read_yaml_mapping, yaml_float
-from finebench.training import preflight
+from finebench.training import preflight, runs
 from finebench.training.images import IMAGE_MODES
 from finebench.util.errors import ConfigError
 
@@ -101,6 +101,11 @@ class SFTRecipe:
     eval_metrics: list[str] = field(default_factory=list)
     """A subset of the tasks' metrics (e.g. [accuracy, inclusion]); empty: the tasks' own."""
     eval_batch_size: int = 16
+    resume: str = "auto"
+    """``auto``: a killed run of the same recipe in ``output_dir`` continues from its last
+    checkpoint (needs ``save_strategy`` steps or epoch); ``never``: start over."""
+    overwrite: bool = False
+    """Replace a different recipe's run in ``output_dir`` (refused otherwise)."""
 
 
 def load_recipe(path: Path, overrides: Sequence[str] = ()) -> SFTRecipe:
@@ -181,6 +186,7 @@ def _check_values(recipe: SFTRecipe, where: Any) -> None:
         "optimizer": preflight.OPTIMIZERS,
         "save_strategy": SAVE_STRATEGIES,
         "image_resize": IMAGE_MODES,
+        "resume": runs.RESUME_MODES,
     }
     for key, allowed in choices.items():
         if getattr(recipe, key) not in allowed:
@@ -189,7 +195,7 @@ def _check_values(recipe: SFTRecipe, where: Any) -> None:
                 "image_min_pixels", "logging_steps", "save_steps", "num_train_epochs"):
         if getattr(recipe, key) <= 0:
             raise fail(key, f"must be positive, got {getattr(recipe, key)}")
-    for key in ("warmup_steps", "weight_decay", "max_grad_norm", "dataloader_num_workers"):
+    for key in ("warmup_steps", "weight_decay", "max_grad_norm", "dataloader_num_workers", "seed"):
         if getattr(recipe, key) < 0:
             raise fail(key, f"must not be negative, got {getattr(recipe, key)}")
     if recipe.max_steps == 0 or recipe.max_steps < -1:

@@ -35,11 +35,12 @@ from finebench.data.formats import (
     load_stage1,
     resolve_image,
 )
-from finebench.training import preflight
+from finebench.training import preflight, runs
 from finebench.training.evaluation_callback import attach_evaluation, eval_settings
 from finebench.training.images import sft_image
 from finebench.training.sft.recipe import SFTRecipe, gradient_accumulation_steps
 from finebench.util.errors import ConfigError
+from finebench.util.fsutil import atomic_write_text
 
 REPORT_FILE = "finebench_sft.json"
 
@@ -163,7 +164,10 @@ def freeze_vision_tower(model: Any) -> int:
 
 def make_collator(processor: Any, max_length: int | None) -> Any:
     """TRL's vision collator with assistant-only labels (see the module docstring)."""
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    from trl.chat_template_utils import (
+        get_training_chat_template,
+        has_generation_markers,
+    )
     from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
     template = None
@@ -232,7 +236,8 @@ def build_trainer(recipe: SFTRecipe, samples: list[Stage1Sample]) -> Any:
     model, processor = load_model_and_processor(recipe)
     image_root = Path(recipe.image_root) if recipe.image_root else None
     examples = SFTExamples(samples, image_root, recipe.image_min_pixels, recipe.image_max_pixels, recipe.image_resize)
-    return SFTTrainer(
+    trainer_class = type("SFTTrainer", (runs.CheckpointWeights, SFTTrainer), {})
+    return trainer_class(
         model=model,
         args=args,
         train_dataset=as_hf_dataset(examples),
@@ -248,9 +253,11 @@ def run_sft(recipe: SFTRecipe, where: str = "SFT recipe") -> SFTResult:
     preflight.check_recipe(recipe, where)
     eval_settings(recipe, where)  # a bad evaluation setting fails before the model loads
     samples, skipped = load_training_samples(recipe)
+    checkpoint = runs.prepare_output_dir(recipe.output_dir, asdict(recipe), REPORT_FILE, resume=recipe.resume,
+                                         overwrite=recipe.overwrite, where=where, state=preflight.launch_state())
     trainer = build_trainer(recipe, samples)
     attach_evaluation(trainer, recipe, where, Path(recipe.output_dir).name)
-    output = trainer.train()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     # The trainer switches the KV cache off in the config for training; a checkpoint saved that
     # way would generate without a cache, quadratically slower, wherever it is evaluated.
     trainer.model.config.use_cache = True
@@ -271,5 +278,5 @@ def run_sft(recipe: SFTRecipe, where: str = "SFT recipe") -> SFTResult:
             "train_loss": result.train_loss,
             "log_history": trainer.state.log_history,
         }
-        (result.output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        atomic_write_text(result.output_dir / REPORT_FILE, json.dumps(report, indent=2, default=str) + "\n")
     return result

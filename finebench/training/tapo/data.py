@@ -11,6 +11,7 @@ from transformers import AutoProcessor, ProcessorMixin
 
 from finebench.adapters.hf import apply_pixel_bounds
 from finebench.data.formats import IMAGE_MARKER, Stage2Sample
+from finebench.training import runs
 from finebench.training.tapo.config import TapoConfig
 
 
@@ -44,7 +45,8 @@ def stage2_dataset(samples: Sequence[Stage2Sample], format_prompt: str) -> Datas
 def load_processor(config: TapoConfig) -> ProcessorMixin:
     """The checkpoint's processor, left-padding (generation needs it), with the recipe's pixel
     bounds in ``processor`` image mode (the release's processor kept the checkpoint's)."""
-    processor = AutoProcessor.from_pretrained(config.model, padding_side="left", truncation_side="left")
+    processor = AutoProcessor.from_pretrained(runs.model_source(config.model), padding_side="left",
+                                              truncation_side="left")
     if config.image_resize == "processor":  # release: PIL applies the bounds, the processor keeps its own
         apply_pixel_bounds(processor, config.min_pixels, config.max_pixels, where=f"TAPO recipe (model {config.model})")
     return processor

@@ -10,7 +10,7 @@ from pathlib import Path
 from trl import GRPOConfig
 
 from finebench.data.formats import check_stage2_images, load_stage2
-from finebench.training import preflight
+from finebench.training import preflight, runs
 from finebench.training.evaluation_callback import attach_evaluation, eval_settings
 from finebench.training.tapo.config import TapoConfig, grpo_args
 from finebench.training.tapo.data import load_processor, stage2_dataset
@@ -27,7 +27,7 @@ def build_trainer(config: TapoConfig) -> TapoTrainer:
     samples = load_stage2(Path(config.train_data), image_root=image_root)
     check_stage2_images(samples, Path(config.train_data))
     return TapoTrainer(
-        config.model,
+        runs.model_source(config.model),
         tapo=config,
         args=GRPOConfig(**grpo_args(config), use_cpu=preflight.no_accelerator()),
         train_dataset=stage2_dataset(samples, config.format_prompt),
@@ -41,9 +41,11 @@ def train_tapo(config: TapoConfig, where: str = "TAPO recipe") -> Path:
     to ``output_dir``; ``where`` (the recipe file) is named by configuration errors."""
     preflight.check_recipe(config, where)
     eval_settings(config, where)  # a bad evaluation setting fails before the model loads
+    checkpoint = runs.prepare_output_dir(config.output_dir, asdict(config), REPORT_FILE, resume=config.resume,
+                                         overwrite=config.overwrite, where=where, state=preflight.launch_state())
     trainer = build_trainer(config)
     attach_evaluation(trainer, config, where, config.run_name or Path(config.output_dir).name)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.save_model(config.output_dir)
     if trainer.is_world_process_zero():
         report = {"recipe": asdict(config), "global_step": trainer.state.global_step,

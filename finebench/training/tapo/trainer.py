@@ -35,6 +35,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.trainer.utils import unsplit_pixel_values_by_grid
 
+from finebench.training import runs
 from finebench.training.images import rl_image
 from finebench.training.optim import optimizer_cls_and_kwargs
 from finebench.training.rewards import accuracy_reward, format_reward
@@ -68,7 +69,7 @@ IMAGE_ROLES = {"image": "anchor", "image_positive": "positive", "image_negative"
 """Stage-2 row key -> the image's role in the triplet (the release prepares them differently)."""
 
 
-class TapoTrainer(GRPOTrainer):
+class TapoTrainer(runs.CheckpointWeights, GRPOTrainer):
     """GRPOTrainer with TAPO's pooled intra-class groups, dynamic sampling and inter-class loss."""
 
     def __init__(self, model: Any, *, tapo: TapoConfig, args: GRPOConfig, train_dataset: Any, **kwargs: Any) -> None:
