@@ -23,6 +23,7 @@ from finebench.tasks.config import read_yaml_mapping, yaml_float
 from finebench.training.images import IMAGE_MODES
 from finebench.training.preflight import OPTIMIZERS, recipe_source
 from finebench.training.runs import RESUME_MODES
+from finebench.training.tapo.ranges import check_ranges
 from finebench.util.errors import ConfigError
 from finebench.util.suggest import unknown_name_error
 
@@ -280,7 +281,7 @@ def _check_values(config: TapoConfig, source: str) -> None:
     _check_choice(source, "token_mean", config.token_mean, TOKEN_MEANS)
     _check_choice(source, "vllm_mode", config.vllm_mode, VLLM_MODES)
     _check_choice(source, "resume", config.resume, RESUME_MODES)
-    _check_ranges(config, source)
+    check_ranges(config, source)
     if config.n_anchor < 1 or config.n_positive < 0:
         raise ConfigError(f"{source}: keys 'n_anchor' >= 1 and 'n_positive' >= 0 are required")
     if config.group_size < 2:
@@ -323,40 +324,6 @@ def _check_values(config: TapoConfig, source: str) -> None:
     clash = sorted(set(config.trl) & (TRL_KEYS_OWNED_BY_TAPO | set(grpo_args(TapoConfig()))))
     if clash:
         raise ConfigError(f"{source}: key 'trl' may not set {', '.join(clash)} (set by TAPO or by a recipe key)")
-
-
-def _check_ranges(config: TapoConfig, source: str) -> None:
-    """Values outside what they can mean fail here, before any model loads (``top_p: 2.5`` would
-    train, ``temperature: -1`` fail deep inside generation)."""
-    def finite(value: float) -> bool:
-        return value == value and abs(value) != float("inf")
-
-    rules = (
-        ("top_p", 0 < config.top_p <= 1, "in (0, 1]"),
-        ("temperature", finite(config.temperature) and config.temperature > 0, "a number > 0 (rollouts are sampled)"),
-        ("learning_rate", finite(config.learning_rate) and config.learning_rate > 0, "> 0"),
-        ("num_train_epochs", finite(config.num_train_epochs) and config.num_train_epochs > 0, "> 0"),
-        ("max_steps", config.max_steps == -1 or config.max_steps > 0, "a positive number of steps, or -1"),
-        ("max_completion_length", config.max_completion_length >= 1, ">= 1"),
-        ("per_device_train_batch_size", config.per_device_train_batch_size >= 1, ">= 1"),
-        ("gradient_accumulation_steps", config.gradient_accumulation_steps >= 1, ">= 1"),
-        ("steps_per_generation", config.steps_per_generation is None or config.steps_per_generation >= 1, ">= 1"),
-        ("seed", config.seed >= 0, ">= 0"),
-        ("logging_steps", config.logging_steps >= 1, ">= 1"),
-        ("save_steps", config.save_steps >= 1, ">= 1"),
-        ("save_total_limit", config.save_total_limit is None or config.save_total_limit >= 1, ">= 1"),
-        ("weight_decay", finite(config.weight_decay) and config.weight_decay >= 0, ">= 0"),
-        ("max_grad_norm", finite(config.max_grad_norm) and config.max_grad_norm > 0, "> 0"),
-        ("vllm_gpu_memory_utilization", 0 < config.vllm_gpu_memory_utilization <= 1, "in (0, 1]"),
-        ("vllm_tensor_parallel_size", config.vllm_tensor_parallel_size >= 1, ">= 1"),
-    )
-    for key, ok, expected in rules:
-        if not ok:
-            raise ConfigError(f"{source}: key {key!r} must be {expected}, got {getattr(config, key)!r}")
-    for key in ("min_pixels", "max_pixels"):
-        value = getattr(config, key, None)
-        if value is not None and value < 1:
-            raise ConfigError(f"{source}: key {key!r} must be a positive number of pixels, got {value!r}")
 
 
 def config_from_mapping(data: dict[str, Any], source: str) -> TapoConfig:
