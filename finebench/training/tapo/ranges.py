@@ -3,17 +3,14 @@ would train, ``temperature: -1`` fail deep inside generation, ``seed: -3`` fail 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from finebench.util.errors import ConfigError
 
-if TYPE_CHECKING:
-    from finebench.training.tapo.config import TapoConfig
 
-
-def check_ranges(config: TapoConfig, source: str) -> None:
-    """Values outside what they can mean fail here, before any model loads (``top_p: 2.5`` would
-    train, ``temperature: -1`` fail deep inside generation)."""
+def check_ranges(config: Any, source: str) -> None:
+    """Every number of ``config`` (a ``TapoConfig``) within what it can mean; errors name ``source``
+    and the key. (Typed loosely so that this module need not import the config's.)"""
     def finite(value: float) -> bool:
         return value == value and abs(value) != float("inf")
 
