@@ -133,7 +133,8 @@ class OpenAIAdapter(Adapter):
 
     def __init__(self, model: str, settings: EndpointSettings, api_key: str | None) -> None:
         self.model = model
-        self.settings = settings
+        self.endpoint = settings
+        """The card's endpoint options (``settings()`` is the Adapter method results.json records)."""
         self._api_key = api_key
         self._secrets = tuple(s for s in (api_key, *_url_secrets(settings.base_url)) if s and len(s) >= 4)
         self._where = strip_credentials(settings.base_url)
@@ -167,10 +168,10 @@ class OpenAIAdapter(Adapter):
         import httpx
 
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
-        limits = httpx.Limits(max_connections=self.settings.concurrency)
-        async with httpx.AsyncClient(base_url=self.settings.base_url, headers=headers, limits=limits,
-                                     timeout=self.settings.timeout_s) as client:
+        semaphore = asyncio.Semaphore(self.endpoint.concurrency)
+        limits = httpx.Limits(max_connections=self.endpoint.concurrency)
+        async with httpx.AsyncClient(base_url=self.endpoint.base_url, headers=headers, limits=limits,
+                                     timeout=self.endpoint.timeout_s) as client:
             done = await asyncio.gather(*(self._one(client, semaphore, p) for p in payloads), return_exceptions=True)
         failures = [None if isinstance(d, str) else self.redact(f"{type(d).__name__}: {d}") for d in done]
         if any(f is not None for f in failures):
@@ -184,8 +185,8 @@ class OpenAIAdapter(Adapter):
         import httpx
 
         problem = ""
-        for attempt in range(self.settings.max_retries + 1):
-            delay = self.settings.backoff_s * 2**attempt
+        for attempt in range(self.endpoint.max_retries + 1):
+            delay = self.endpoint.backoff_s * 2**attempt
             async with semaphore:
                 try:
                     response = await client.post("/chat/completions", json=payload)
@@ -199,12 +200,12 @@ class OpenAIAdapter(Adapter):
                     problem = f"HTTP {response.status_code}"
                     asked = retry_after_seconds(response.headers.get("Retry-After"))
                     if asked is not None:
-                        delay = min(asked, self.settings.max_retry_after_s)
-            if attempt == self.settings.max_retries:
+                        delay = min(asked, self.endpoint.max_retry_after_s)
+            if attempt == self.endpoint.max_retries:
                 break
             log.info("openai request failed (%s), retry %d in %.1f s", problem, attempt + 1, delay)
             await asyncio.sleep(delay)
-        raise FinebenchError(f"{self._where}: gave up after {self.settings.max_retries} retries ({problem})")
+        raise FinebenchError(f"{self._where}: gave up after {self.endpoint.max_retries} retries ({problem})")
 
 
 def _content(response, where: str) -> str:

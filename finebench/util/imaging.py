@@ -126,8 +126,9 @@ def load_rgb(path: str | Path) -> Image:
 
 def load_keeping_alpha(path: str | Path) -> Image:
     """Decode an image fully as RGB, or as RGBA when it has that mode: ``prepare_image`` flattens
-    RGBA onto white (as qwen_vl_utils does), where ``load_rgb``'s plain conversion drops alpha."""
+    RGBA onto white (as qwen_vl_utils does), where ``load_rgb``'s plain conversion drops alpha.
+    Regular files only, as ``load_rgb``."""
     from PIL import Image as PILImage
 
-    with PILImage.open(path) as image:
+    with PILImage.open(io.BytesIO(read_regular_file(path))) as image:
         return image.copy() if image.mode == "RGBA" else image.convert("RGB")
