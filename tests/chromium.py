@@ -87,6 +87,11 @@ class Chromium:
     def navigate(self, url: str) -> None:
         self.call("Page.navigate", {"url": url})
 
+    def open(self, url: str, timeout: float = 60) -> None:
+        """Navigate and wait until the document and everything it loads (images, scripts) are done."""
+        self.navigate(url)
+        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'", timeout)
+
     def screenshot(self, path: Path, full_page: bool = False) -> None:
         params: dict[str, Any] = {"format": "png"}
         if full_page:

@@ -17,7 +17,7 @@ import pytest
 
 from finebench.cli.leaderboard import analyze_command, leaderboard_command
 from finebench.util.errors import FinebenchError
-from tests.fuzz.browser import CHROMIUM, Browser
+from tests.chromium import CHROMIUM, Chromium
 from tests.fuzz.hostile import (
     LIVE_ELEMENTS_JS,
     MARK,
@@ -180,7 +180,7 @@ def test_no_injected_element_is_live_in_chromium(hostile_boards, tmp_path):
     pages = {f"{field} ({page})": out / page for field, (out, _, _) in hostile_boards.items() if isinstance(out, Path)
              for page in ("index.html", "explorer/index.html") if (out / page).is_file()}
     live, shown_in_explorer = {}, []
-    with Browser(tmp_path / "profile") as browser:
+    with Chromium(tmp_path / "profile") as browser:
         for field, page in pages.items():
             browser.open(page.as_uri())
             state = json.loads(browser.evaluate(LIVE_ELEMENTS_JS))
