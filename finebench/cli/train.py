@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-
 if TYPE_CHECKING:
     from finebench.training.sft.trainer import SFTResult
 

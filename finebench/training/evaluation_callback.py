@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,8 +29,27 @@ EVAL_FOLDER = "eval"
 CURVE_FILE = "curve.json"
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluationKeys:
+    """The recipe keys that configure evaluation during training, one definition that SFTRecipe and
+    TapoConfig both inherit (keyword-only, so they can follow the recipes' required keys)."""
+
+    eval_tasks: list[str] = field(default_factory=list)
+    """Tasks or groups that finebench's evaluator scores during training (see
+    ``finebench.training.evaluation_callback``); empty: no evaluation during training."""
+    eval_steps: int = 100
+    """Evaluate every this many optimiser steps (and before the first and after the last)."""
+    eval_limit: int | None = 200
+    """A seeded sample of this many items per task, the same at every evaluation; null: all items."""
+    eval_data_root: str | None = None
+    """Where the tasks' item files and images are [default: finebench's data root]."""
+    eval_metrics: list[str] = field(default_factory=list)
+    """A subset of the tasks' metrics (e.g. [accuracy, inclusion]); empty: the tasks' own."""
+    eval_batch_size: int = 16
+
+
 class EvalRecipe(Protocol):
-    """The recipe keys (shared by SFTRecipe and TapoConfig) that configure evaluation."""
+    """What evaluation reads from a recipe: its EvaluationKeys plus the output folder and DeepSpeed."""
 
     eval_tasks: list[str]
     eval_steps: int

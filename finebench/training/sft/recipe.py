@@ -20,6 +20,7 @@ from finebench.data.formats import (
 )
 from finebench.tasks.config import read_yaml_mapping, yaml_float
 from finebench.training import preflight, runs
+from finebench.training.evaluation_callback import EvaluationKeys
 from finebench.training.images import IMAGE_MODES
 from finebench.util.errors import ConfigError
 
@@ -33,7 +34,7 @@ REQUIRED = ("model", "data_files", "output_dir")
 
 
 @dataclass(frozen=True)
-class SFTRecipe:
+class SFTRecipe(EvaluationKeys):
     """One SFT run; see ``training/sft.yaml`` for the paper's values and what each key means."""
 
     model: str = ""
@@ -88,19 +89,6 @@ class SFTRecipe:
     save_steps: int = 500
     report_to: list[str] = field(default_factory=lambda: ["none"])
     dataloader_num_workers: int = 0
-
-    eval_tasks: list[str] = field(default_factory=list)
-    """Tasks or groups that finebench's evaluator scores during training (see
-    ``finebench.training.evaluation_callback``); empty: no evaluation during training."""
-    eval_steps: int = 100
-    """Evaluate every this many optimiser steps (and before the first and after the last)."""
-    eval_limit: int | None = 200
-    """A seeded sample of this many items per task, the same at every evaluation; null: all items."""
-    eval_data_root: str | None = None
-    """Where the tasks' item files and images are [default: finebench's data root]."""
-    eval_metrics: list[str] = field(default_factory=list)
-    """A subset of the tasks' metrics (e.g. [accuracy, inclusion]); empty: the tasks' own."""
-    eval_batch_size: int = 16
     resume: str = "auto"
     """``auto``: a killed run of the same recipe in ``output_dir`` continues from its last
     checkpoint (needs ``save_strategy`` steps or epoch); ``never``: start over."""

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from finebench.tasks.config import read_yaml_mapping, yaml_float
+from finebench.training.evaluation_callback import EvaluationKeys
 from finebench.training.images import IMAGE_MODES
 from finebench.training.preflight import OPTIMIZERS, recipe_source
 from finebench.training.runs import RESUME_MODES
@@ -55,7 +56,7 @@ them through ``trl:`` would be silently ignored or break the group layout, so it
 
 
 @dataclass(frozen=True)
-class TapoConfig:
+class TapoConfig(EvaluationKeys):
     """A TAPO run. Defaults are the paper's / released recipe's unless a docstring says otherwise."""
 
     # ---- model and data --------------------------------------------------------------------------
@@ -202,19 +203,6 @@ class TapoConfig:
     checkpoint (every ``save_steps``); ``never``: start over."""
     overwrite: bool = False
     """Replace a different recipe's run in ``output_dir`` (refused otherwise)."""
-
-    eval_tasks: list[str] = field(default_factory=list)
-    """Tasks or groups that finebench's evaluator scores during training (see
-    ``finebench.training.evaluation_callback``); empty: no evaluation during training."""
-    eval_steps: int = 100
-    """Evaluate every this many optimiser steps (and before the first and after the last)."""
-    eval_limit: int | None = 200
-    """A seeded sample of this many items per task, the same at every evaluation; null: all items."""
-    eval_data_root: str | None = None
-    """Where the tasks' item files and images are [default: finebench's data root]."""
-    eval_metrics: list[str] = field(default_factory=list)
-    """A subset of the tasks' metrics (e.g. [accuracy, inclusion]); empty: the tasks' own."""
-    eval_batch_size: int = 16
 
     @property
     def group_size(self) -> int:
