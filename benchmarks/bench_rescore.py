@@ -21,15 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.authors_scoring import score_task  # noqa: E402
+from benchmarks.bench_scoring import RESPONSES  # noqa: E402  (the same canned answers as the scorer benchmark)
 from finebench.evaluation.rescore import rescore  # noqa: E402
 from finebench.tasks.index import TaskIndex  # noqa: E402
 
-RESPONSES = (
-    "<think>The beak and wing pattern match.</think> <answer>{gt}</answer>",
-    "<think>Looks like the second option.</think><answer>{wrong}</answer>",
-    "I think this is a {gt}, but I am not sure.",
-    "<think>Either {wrong} or {gt}.</think>\n\n<answer>{gt}</answer>",
-)
 FINE_R1_TASKS = "fgvr"
 
 

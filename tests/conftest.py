@@ -62,3 +62,14 @@ def fgvr_train_root(tmp_path_factory: pytest.TempPathFactory):
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in tiny random CLIP (transformers CLIPModel), built once per session."""
     return resolve_builtin("tiny-clip", cache_root=tmp_path_factory.mktemp("finebench-clip-cache"))
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory, tiny_model_dir) -> Path:
+    """A HOME whose finebench cache already holds the tiny model (built once per session), for tests
+    that run the ``finebench`` command in a subprocess as a user would."""
+    home = tmp_path_factory.mktemp("home")
+    target = home / ".cache" / "finebench" / "models" / "tiny-qwen2.5-vl"
+    target.parent.mkdir(parents=True)
+    target.symlink_to(tiny_model_dir, target_is_directory=True)
+    return home

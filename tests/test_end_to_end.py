@@ -18,15 +18,6 @@ from finebench.data.demo import write_demo_data_root
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def home(tmp_path_factory, tiny_model_dir) -> Path:
-    """A HOME whose finebench cache already holds the tiny model (built once per session)."""
-    home = tmp_path_factory.mktemp("home")
-    target = home / ".cache" / "finebench" / "models" / "tiny-qwen2.5-vl"
-    target.parent.mkdir(parents=True)
-    target.symlink_to(tiny_model_dir, target_is_directory=True)
-    return home
-
 
 def cli(args: list[str], home: Path, cwd: Path, **kwargs):
     env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}

@@ -71,14 +71,6 @@ def test_auto_dtype_is_bf16_where_the_device_computes_it(monkeypatch) -> None:
     assert resolve_model("fine-r1-3b").dtype == "bfloat16"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory, tiny_model_dir) -> Path:
-    home = tmp_path_factory.mktemp("home")
-    target = home / ".cache" / "finebench" / "models" / "tiny-qwen2.5-vl"
-    target.parent.mkdir(parents=True)
-    target.symlink_to(tiny_model_dir, target_is_directory=True)
-    return home
-
 
 def finebench(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
